@@ -1,0 +1,114 @@
+// Every setting of the service, read once from the environment and command-line flags, validated by
+// one zod schema, then frozen. This is the only module that reads process.env or process.argv.
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 24 * 60 * MINUTE_MS;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Each entry: the schema (with its default) and a one-line description for `--help` and the README. */
+const settings = {
+  PORT: { schema: int(0, 65535).default(8000), help: 'TCP port to listen on (0: any free port)' },
+  HOST: { schema: z.string().min(1).default('0.0.0.0'), help: 'address to listen on' },
+  DATA_DIR: { schema: z.string().min(1).default('./data'), help: 'directory for the log and snapshots' },
+  SHARDS: {
+    schema: int(1, 256).default(Math.max(1, availableParallelism() - 1)),
+    help: 'worker-thread shards (default: cores - 1, at least 1)',
+  },
+  FSYNC: { schema: z.enum(['always', 'interval', 'never']).default('always'), help: 'when the log is fsynced' },
+  RING_CAPACITY: {
+    schema: int(1, 10_000_000).default(100_000),
+    help: 'raw events kept per device (oldest out first)',
+  },
+  RAW_RETENTION_MS: {
+    schema: int(1, 100 * 365 * DAY_MS).default(7 * DAY_MS),
+    help: "raw events older than the device's newest event by more than this are dropped (ms)",
+  },
+  ROLLUP_RETENTION_MS: {
+    schema: int(MINUTE_MS, 100 * 365 * DAY_MS).default(400 * DAY_MS),
+    help: "minute rollups older than the device's newest event by more than this are dropped (ms)",
+  },
+  MAX_BODY_BYTES: { schema: int(1024, 1 << 30).default(1 << 20), help: 'largest single-event body (bytes)' },
+  MAX_BATCH_BODY_BYTES: {
+    schema: int(1024, 1 << 30).default(16 << 20),
+    help: 'largest batch body (bytes)',
+  },
+  MAX_BATCH_EVENTS: { schema: int(1, 1_000_000).default(10_000), help: 'most events in one batch' },
+  MAX_ID_LENGTH: { schema: int(1, 4096).default(128), help: 'longest event_id and device_id (characters)' },
+  MAX_METRICS_PER_EVENT: { schema: int(1, 1024).default(64), help: 'most metrics in one event' },
+  MAX_METRIC_NAME_LENGTH: { schema: int(1, 1024).default(128), help: 'longest metric name (characters)' },
+  MAX_TAGS_PER_EVENT: { schema: int(0, 1024).default(32), help: 'most tags in one event' },
+  MAX_TAG_LENGTH: { schema: int(1, 4096).default(256), help: 'longest tag (characters)' },
+  MAX_QUERY_LIMIT: { schema: int(1, 1_000_000).default(10_000), help: 'largest `limit` of a query' },
+  MAX_BUCKETS: {
+    schema: int(1, 10_000_000).default(100_000),
+    help: 'most non-empty buckets one aggregate answers (past it: 422, widen the interval)',
+  },
+  SSE_REPLAY_BUFFER: {
+    schema: int(0, 10_000_000).default(10_000),
+    help: 'alerts kept for Last-Event-ID replay',
+  },
+  SSE_CLIENT_BUFFER_BYTES: {
+    schema: int(1024, 1 << 30).default(1 << 20),
+    help: 'bytes queued for one slow SSE client before it is disconnected',
+  },
+  SSE_HEARTBEAT_MS: { schema: int(10, 3_600_000).default(15_000), help: 'SSE comment heartbeat period (ms)' },
+  SSE_RETRY_MS: { schema: int(0, 3_600_000).default(2_000), help: 'SSE retry: hint sent to clients (ms)' },
+} as const;
+
+type Settings = typeof settings;
+export type Config = Readonly<{ [K in keyof Settings]: z.output<Settings[K]['schema']> }>;
+export type SettingName = keyof Settings;
+
+export const settingNames = Object.keys(settings) as SettingName[];
+
+/** `RING_CAPACITY` <-> `--ring-capacity`. */
+export const flagOf = (name: string): string => `--${name.toLowerCase().replaceAll('_', '-')}`;
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+}
+
+/**
+ * Flags win over the environment, which wins over defaults. Unknown flags are an error: a typo must
+ * not silently leave a default in force.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): Config {
+  const raw: Record<string, string> = Object.create(null);
+  for (const name of settingNames) {
+    const v = env[name];
+    if (v !== undefined && v !== '') raw[name] = v;
+  }
+  const byFlag = new Map(settingNames.map((n) => [flagOf(n), n] as const));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const name = byFlag.get(flag);
+    if (name === undefined) throw new ConfigError(`unknown option ${flag} (see --help)`);
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new ConfigError(`option ${flag} needs a value`);
+    raw[name] = value;
+  }
+  const out: Record<string, unknown> = {};
+  for (const name of settingNames) {
+    const result = settings[name].schema.safeParse(raw[name]);
+    if (!result.success) {
+      const why = result.error.issues[0]?.message ?? 'invalid';
+      throw new ConfigError(`invalid setting ${name} (${flagOf(name)}) = ${JSON.stringify(raw[name])}: ${why}`);
+    }
+    out[name] = result.data;
+  }
+  return Object.freeze(out) as Config;
+}
+
+export function helpText(): string {
+  const lines = ['Usage: node dist/main.js [--option value ...]', '', 'Every option is also an environment variable.', ''];
+  for (const name of settingNames) {
+    const def = settings[name].schema.safeParse(undefined);
+    lines.push(`  ${flagOf(name).padEnd(28)} ${name.padEnd(24)} ${settings[name].help} [default: ${def.success ? String(def.data) : '-'}]`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,496 @@
+// The in-memory state of one shard: the devices it owns, each with its raw ring, minute rollups, tag
+// postings and dedup keys, plus the alert rules of those devices. Pure: no I/O, no clock, no threads;
+// every input arrives as arguments, so tests drive it directly.
+//
+// Retention is relative to each device's newest event time (as Prometheus' head is relative to its
+// newest sample), never to the wall clock, so backfilled or historical data behaves like live data.
+// For a device whose newest event time is T:
+// - raw events: the newest `ringCapacity` by (time, event_id) among those with time >= T - rawRetentionMs;
+// - rollup minutes: those starting at or after minuteOf(T - rollupRetentionMs);
+// - dedup keys: exactly the event ids of the raw events held. So a repeat is recognised as long as
+//   its original is held raw; an event too old to be held raw is applied to the rollups only and a
+//   repeat of it is not recognised (documented in the README as the dedup window).
+// Every one of these sets depends only on which events were accepted, not on their arrival order.
+import { AlertRules, satisfies, type FiredAlert } from './alerts.js';
+import { BucketAccumulator, type Buckets } from './buckets.js';
+import { DeviceRing } from './ring.js';
+import { MINUTE_MS, MinuteRollup, minuteOf } from './rollups.js';
+import { SortedColumns } from './sorted-columns.js';
+import { formatIso } from '../time.js';
+
+export interface EngineLimits {
+  ringCapacity: number;
+  rawRetentionMs: number;
+  rollupRetentionMs: number;
+}
+
+export const STORED = 0;
+export const DUPLICATE = 1;
+export type IngestStatus = typeof STORED | typeof DUPLICATE;
+
+export class Device {
+  readonly ring: DeviceRing;
+  /** Event ids of the rows in the ring: the dedup window. */
+  readonly ids = new Set<string>();
+  /** tag -> times of this device's ring rows carrying it, ascending. */
+  readonly postings = new Map<string, SortedColumns>();
+  readonly rollups = new Map<string, MinuteRollup>();
+  maxTs = -Infinity;
+  rollupHorizonMs = -Infinity;
+  readonly idJson: string;
+
+  constructor(
+    readonly id: string,
+    capacity: number,
+  ) {
+    this.ring = new DeviceRing(capacity);
+    this.idJson = JSON.stringify(id);
+  }
+}
+
+/** Search hits, columnar, in answer order (newest first). */
+export interface SearchHits {
+  ts: number[];
+  deviceIds: string[];
+  eventIds: string[];
+  json: string[];
+}
+
+export interface EngineStats {
+  devices: number;
+  rawEvents: number;
+  rawBytes: number;
+  rollupSeries: number;
+  rollupMinutes: number;
+  rollupBytes: number;
+  postingsLists: number;
+  postingsEntries: number;
+  alertRules: number;
+  tagSets: number;
+  eventsStored: number;
+  eventsDuplicate: number;
+  rawEvicted: number;
+  rollupMinutesEvicted: number;
+}
+
+/** Newest first across devices: time, then device_id, then event_id, all descending. */
+export function compareHitsDesc(
+  tsA: number,
+  devA: string,
+  idA: string,
+  tsB: number,
+  devB: string,
+  idB: string,
+): number {
+  if (tsA !== tsB) return tsB - tsA;
+  if (devA !== devB) return devA < devB ? 1 : -1;
+  if (idA !== idB) return idA < idB ? 1 : -1;
+  return 0;
+}
+
+export class ShardEngine {
+  readonly devices = new Map<string, Device>();
+  readonly rules = new AlertRules();
+  /** Interned tag lists: id 0 is the empty list. */
+  private readonly tagSets: string[][] = [[]];
+  private readonly tagSetJson: string[] = ['[]'];
+  private readonly tagSetIds = new Map<string, number>([['', 0]]);
+  private eventsStored = 0;
+  private eventsDuplicate = 0;
+  private rawEvicted = 0;
+  private rollupMinutesEvicted = 0;
+
+  constructor(readonly limits: EngineLimits) {}
+
+  /**
+   * Applies one event: the single entry point for state changes from events. Metrics are
+   * names[mFrom..mTo) with values[mFrom..mTo); tags are tags[tFrom..tTo). Fired alerts are
+   * appended to `alerts`. Returns STORED or DUPLICATE.
+   */
+  ingest(
+    deviceId: string,
+    eventId: string,
+    ts: number,
+    names: readonly string[],
+    values: ArrayLike<number>,
+    mFrom: number,
+    mTo: number,
+    tags: readonly string[],
+    tFrom: number,
+    tTo: number,
+    alerts: FiredAlert[] | undefined,
+  ): IngestStatus {
+    let d = this.devices.get(deviceId);
+    if (d === undefined) {
+      d = new Device(deviceId, this.limits.ringCapacity);
+      this.devices.set(deviceId, d);
+    }
+    if (d.ids.has(eventId)) {
+      this.eventsDuplicate++;
+      return DUPLICATE;
+    }
+    this.eventsStored++;
+    if (ts > d.maxTs) d.maxTs = ts;
+    const ring = d.ring;
+    const rawHorizon = d.maxTs - this.limits.rawRetentionMs;
+
+    if (ts >= rawHorizon && !(ring.length === ring.capacity && ring.isBeforeOldest(ts, eventId))) {
+      if (ring.length === ring.capacity) this.evictOldest(d);
+      const tagSet = this.internTags(tags, tFrom, tTo);
+      const s = ring.insert(ts, eventId, tagSet);
+      for (let i = mFrom; i < mTo; i++) ring.column(names[i]!)[s] = values[i]!;
+      d.ids.add(eventId);
+      for (const tag of this.tagSets[tagSet]!) {
+        let p = d.postings.get(tag);
+        if (p === undefined) {
+          p = new SortedColumns(1);
+          d.postings.set(tag, p);
+        }
+        p.insert(ts);
+      }
+    }
+    while (ring.length > 0 && ring.ts[ring.slot(0)]! < rawHorizon) this.evictOldest(d);
+
+    const rollupHorizon = minuteOf(d.maxTs - this.limits.rollupRetentionMs);
+    if (rollupHorizon > d.rollupHorizonMs) {
+      d.rollupHorizonMs = rollupHorizon;
+      for (const r of d.rollups.values()) this.rollupMinutesEvicted += r.dropBefore(rollupHorizon);
+    }
+    if (ts >= rollupHorizon) {
+      for (let i = mFrom; i < mTo; i++) {
+        const name = names[i]!;
+        let r = d.rollups.get(name);
+        if (r === undefined) {
+          r = new MinuteRollup();
+          d.rollups.set(name, r);
+        }
+        r.add(ts, values[i]!);
+      }
+    }
+
+    if (alerts !== undefined) {
+      const rules = this.rules.forDevice(deviceId);
+      if (rules !== undefined) this.evaluate(rules, deviceId, eventId, ts, names, values, mFrom, mTo, alerts);
+    }
+    return STORED;
+  }
+
+  /** Events of one device with time in [fromMs, toMs], newest first, as a JSON array. */
+  recentJson(deviceId: string, fromMs: number, toMs: number, limit: number): string {
+    const d = this.devices.get(deviceId);
+    if (d === undefined) return '[]';
+    const ring = d.ring;
+    const lo = ring.lowerBound(fromMs);
+    let out = '[';
+    for (let i = ring.upperBound(toMs) - 1, n = 0; i >= lo && n < limit; i--, n++) {
+      if (n > 0) out += ',';
+      out += this.eventJson(d, ring.slot(i));
+    }
+    return out + ']';
+  }
+
+  /**
+   * Buckets of one metric over [fromMs, toMs] (one device, or all of this shard's). Whole minutes
+   * inside the range come from rollups when the interval is a whole number of minutes; minutes the
+   * range edges cut through, and every sub-minute interval, come from raw events.
+   */
+  aggregate(metric: string, deviceId: string | undefined, fromMs: number, toMs: number, intervalMs: number, maxBuckets: number): Buckets {
+    const acc = new BucketAccumulator(maxBuckets);
+    if (deviceId !== undefined) {
+      const d = this.devices.get(deviceId);
+      if (d !== undefined) this.aggregateDevice(d, metric, fromMs, toMs, intervalMs, acc);
+    } else {
+      for (const d of this.devices.values()) this.aggregateDevice(d, metric, fromMs, toMs, intervalMs, acc);
+    }
+    return acc.sorted();
+  }
+
+  /** Events carrying every one of `tags` with time in [fromMs, toMs], newest first, at most `limit`. */
+  search(tags: readonly string[], fromMs: number, toMs: number, limit: number): SearchHits {
+    const hits: SearchHits = { ts: [], deviceIds: [], eventIds: [], json: [] };
+    if (tags.length === 0 || limit <= 0) return hits;
+    const heap: SearchCursor[] = [];
+    for (const d of this.devices.values()) {
+      let driver: SortedColumns | undefined;
+      let ok = true;
+      for (const tag of tags) {
+        const p = d.postings.get(tag);
+        if (p === undefined) {
+          ok = false;
+          break;
+        }
+        if (driver === undefined || p.length < driver.length) driver = p;
+      }
+      if (!ok || driver === undefined) continue;
+      const c = new SearchCursor(d, driver, tags, this.tagSets, fromMs, toMs);
+      if (c.advance()) heapPush(heap, c);
+    }
+    while (heap.length > 0 && hits.ts.length < limit) {
+      const c = heap[0]!;
+      const ring = c.device.ring;
+      hits.ts.push(c.ts);
+      hits.deviceIds.push(c.device.id);
+      hits.eventIds.push(ring.ids[c.slot]!);
+      hits.json.push(this.eventJson(c.device, c.slot));
+      if (c.advance()) heapSiftDown(heap, 0);
+      else {
+        const last = heap.pop()!;
+        if (heap.length > 0) {
+          heap[0] = last;
+          heapSiftDown(heap, 0);
+        }
+      }
+    }
+    return hits;
+  }
+
+  stats(): EngineStats {
+    let rawEvents = 0;
+    let rawBytes = 0;
+    let rollupSeries = 0;
+    let rollupMinutes = 0;
+    let rollupBytes = 0;
+    let postingsLists = 0;
+    let postingsEntries = 0;
+    for (const d of this.devices.values()) {
+      rawEvents += d.ring.length;
+      rawBytes += d.ring.bytes;
+      for (const r of d.rollups.values()) {
+        rollupSeries++;
+        rollupMinutes += r.minutes;
+        rollupBytes += r.bytes;
+      }
+      for (const p of d.postings.values()) {
+        postingsLists++;
+        postingsEntries += p.length;
+      }
+    }
+    return {
+      devices: this.devices.size,
+      rawEvents,
+      rawBytes,
+      rollupSeries,
+      rollupMinutes,
+      rollupBytes,
+      postingsLists,
+      postingsEntries,
+      alertRules: this.rules.size,
+      tagSets: this.tagSets.length,
+      eventsStored: this.eventsStored,
+      eventsDuplicate: this.eventsDuplicate,
+      rawEvicted: this.rawEvicted,
+      rollupMinutesEvicted: this.rollupMinutesEvicted,
+    };
+  }
+
+  /** The JSON object of one raw event, as the API answers it. */
+  eventJson(d: Device, slot: number): string {
+    const ring = d.ring;
+    let metrics = '';
+    for (const [name, col] of ring.columns) {
+      const v = col[slot]!;
+      if (v !== v) continue; // NaN: this event has no such metric
+      metrics += (metrics === '' ? '' : ',') + JSON.stringify(name) + ':' + String(v);
+    }
+    return (
+      '{"event_id":' +
+      JSON.stringify(ring.ids[slot]) +
+      ',"device_id":' +
+      d.idJson +
+      ',"timeStamp":"' +
+      formatIso(ring.ts[slot]!) +
+      '","metrics":{' +
+      metrics +
+      '},"tags":' +
+      this.tagSetJson[ring.tagSets[slot]!] +
+      '}'
+    );
+  }
+
+  private aggregateDevice(d: Device, metric: string, fromMs: number, toMs: number, intervalMs: number, acc: BucketAccumulator): void {
+    if (intervalMs % MINUTE_MS === 0) {
+      const rollup = d.rollups.get(metric);
+      if (rollup === undefined) return;
+      const fullFrom = Math.ceil(fromMs / MINUTE_MS) * MINUTE_MS;
+      const fullTo = Math.floor((toMs + 1) / MINUTE_MS) * MINUTE_MS; // exclusive
+      if (fullFrom < fullTo) {
+        rollup.collect(fullFrom, fullTo, intervalMs, (b, c, s, lo, hi) => acc.add(b, c, s, lo, hi));
+        this.aggregateRaw(d, metric, fromMs, fullFrom - 1, intervalMs, acc);
+        this.aggregateRaw(d, metric, fullTo, toMs, intervalMs, acc);
+        return;
+      }
+    }
+    this.aggregateRaw(d, metric, fromMs, toMs, intervalMs, acc);
+  }
+
+  /** Raw samples with time in [fromMs, toMs]. */
+  private aggregateRaw(d: Device, metric: string, fromMs: number, toMs: number, intervalMs: number, acc: BucketAccumulator): void {
+    if (fromMs > toMs) return;
+    const ring = d.ring;
+    const col = ring.columns.get(metric);
+    if (col === undefined) return;
+    const end = ring.upperBound(toMs);
+    let i = ring.lowerBound(fromMs);
+    while (i < end) {
+      const s0 = ring.slot(i);
+      const bucket = Math.floor(ring.ts[s0]! / intervalMs) * intervalMs;
+      const bucketEnd = bucket + intervalMs;
+      let c = 0;
+      let sum = 0;
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (; i < end; i++) {
+        const s = ring.slot(i);
+        if (ring.ts[s]! >= bucketEnd) break;
+        const v = col[s]!;
+        if (v !== v) continue;
+        c++;
+        sum += v;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      if (c > 0) acc.add(bucket, c, sum, lo, hi);
+    }
+  }
+
+  private evictOldest(d: Device): void {
+    const ring = d.ring;
+    const s = ring.slot(0);
+    d.ids.delete(ring.ids[s]!);
+    for (const tag of this.tagSets[ring.tagSets[s]!]!) {
+      const p = d.postings.get(tag)!;
+      p.dropFront(1);
+      if (p.length === 0) d.postings.delete(tag);
+    }
+    ring.dropOldest();
+    this.rawEvicted++;
+  }
+
+  private internTags(tags: readonly string[], from: number, to: number): number {
+    if (from === to) return 0;
+    // Tags are validated free of control characters, so NUL cannot occur inside one.
+    let key = tags[from]!;
+    for (let i = from + 1; i < to; i++) key += '\u0000' + tags[i]!;
+    let id = this.tagSetIds.get(key);
+    if (id === undefined) {
+      const unique: string[] = [];
+      for (let i = from; i < to; i++) if (!unique.includes(tags[i]!)) unique.push(tags[i]!);
+      id = this.tagSets.length;
+      this.tagSets.push(unique);
+      this.tagSetJson.push(JSON.stringify(unique));
+      this.tagSetIds.set(key, id);
+    }
+    return id;
+  }
+
+  private evaluate(
+    rules: readonly import('./alerts.js').AlertRule[],
+    deviceId: string,
+    eventId: string,
+    ts: number,
+    names: readonly string[],
+    values: ArrayLike<number>,
+    mFrom: number,
+    mTo: number,
+    alerts: FiredAlert[],
+  ): void {
+    for (const rule of rules) {
+      for (let i = mFrom; i < mTo; i++) {
+        if (names[i] !== rule.metric) continue;
+        const value = values[i]!;
+        if (!satisfies(rule.op, value, rule.threshold)) break;
+        const metrics: [string, number][] = [];
+        for (let j = mFrom; j < mTo; j++) metrics.push([names[j]!, values[j]!]);
+        const fired: FiredAlert = {
+          device_id: deviceId,
+          event_id: eventId,
+          time: ts,
+          metrics,
+          alert_id: rule.id,
+          metric: rule.metric,
+          op: rule.op,
+          threshold: rule.threshold,
+          value,
+        };
+        if (rule.callback_url !== undefined) fired.callback_url = rule.callback_url;
+        alerts.push(fired);
+        break;
+      }
+    }
+  }
+}
+
+/** Walks one device's matches newest first, driven by its rarest tag's postings. */
+class SearchCursor {
+  ts = 0;
+  slot = 0;
+  private pos: number;
+  private runLo = 0;
+  private j = 0;
+
+  constructor(
+    readonly device: Device,
+    private readonly driver: SortedColumns,
+    private readonly tags: readonly string[],
+    private readonly tagSets: readonly string[][],
+    private readonly fromMs: number,
+    toMs: number,
+  ) {
+    this.pos = driver.upperBound(toMs) - 1;
+  }
+
+  advance(): boolean {
+    const ring = this.device.ring;
+    for (;;) {
+      while (this.j > this.runLo) {
+        this.j--;
+        const s = ring.slot(this.j);
+        if (this.hasAll(ring.tagSets[s]!)) {
+          this.ts = ring.ts[s]!;
+          this.slot = s;
+          return true;
+        }
+      }
+      if (this.pos < this.driver.start) return false;
+      const t = this.driver.keys[this.pos]!;
+      if (t < this.fromMs) return false;
+      this.runLo = ring.lowerBound(t);
+      this.j = ring.upperBound(t);
+      this.pos = this.driver.lowerBound(t) - 1;
+    }
+  }
+
+  private hasAll(tagSet: number): boolean {
+    const set = this.tagSets[tagSet]!;
+    for (const tag of this.tags) if (!set.includes(tag)) return false;
+    return true;
+  }
+}
+
+function before(a: SearchCursor, b: SearchCursor): boolean {
+  return compareHitsDesc(a.ts, a.device.id, a.device.ring.ids[a.slot]!, b.ts, b.device.id, b.device.ring.ids[b.slot]!) < 0;
+}
+
+function heapPush(heap: SearchCursor[], c: SearchCursor): void {
+  heap.push(c);
+  let i = heap.length - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (!before(heap[i]!, heap[parent]!)) break;
+    [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+    i = parent;
+  }
+}
+
+function heapSiftDown(heap: SearchCursor[], i: number): void {
+  for (;;) {
+    const l = 2 * i + 1;
+    const r = l + 1;
+    let top = i;
+    if (l < heap.length && before(heap[l]!, heap[top]!)) top = l;
+    if (r < heap.length && before(heap[r]!, heap[top]!)) top = r;
+    if (top === i) return;
+    [heap[i], heap[top]] = [heap[top]!, heap[i]!];
+    i = top;
+  }
+}

@@ -1,0 +1,90 @@
+// Minute rollups of one (device, metric) series: for each UTC minute that has samples, the count,
+// sum, min and max of that metric's values. They are kept longer than raw events, so an aggregate at
+// a whole-minute interval stays exact after the raw events of its range have aged out.
+import { SortedColumns } from './sorted-columns.js';
+
+export const MINUTE_MS = 60_000;
+
+const KEY = 0;
+const COUNT = 1;
+const SUM = 2;
+const MIN = 3;
+const MAX = 4;
+
+export const minuteOf = (ts: number): number => Math.floor(ts / MINUTE_MS) * MINUTE_MS;
+
+/** Receives a bucket's partial numbers; the caller owns the bucketing. */
+export type BucketSink = (bucketStartMs: number, count: number, sum: number, min: number, max: number) => void;
+
+export class MinuteRollup {
+  private readonly rows = new SortedColumns(5);
+
+  get minutes(): number {
+    return this.rows.length;
+  }
+
+  get bytes(): number {
+    return this.rows.bytes;
+  }
+
+  add(ts: number, value: number): void {
+    const minute = minuteOf(ts);
+    const rows = this.rows;
+    const cols = rows.cols;
+    let at = rows.end - 1;
+    // Fast path: the newest minute; otherwise look the minute up.
+    if (at < rows.start || cols[KEY]![at] !== minute) {
+      const lb = rows.lowerBound(minute);
+      if (lb < rows.end && cols[KEY]![lb] === minute) at = lb;
+      else {
+        at = rows.insert(minute);
+        cols[COUNT]![at] = 1;
+        cols[SUM]![at] = value;
+        cols[MIN]![at] = value;
+        cols[MAX]![at] = value;
+        return;
+      }
+    }
+    cols[COUNT]![at]! += 1;
+    cols[SUM]![at]! += value;
+    if (value < cols[MIN]![at]!) cols[MIN]![at] = value;
+    if (value > cols[MAX]![at]!) cols[MAX]![at] = value;
+  }
+
+  /** Drops the minutes that start before horizonMs; returns how many went. */
+  dropBefore(horizonMs: number): number {
+    const n = this.rows.lowerBound(horizonMs) - this.rows.start;
+    if (n > 0) this.rows.dropFront(n);
+    return n;
+  }
+
+  /** Feeds the minutes starting in [fromMs, toMs) to the sink, bucketed by intervalMs (a whole number of minutes). */
+  collect(fromMs: number, toMs: number, intervalMs: number, sink: BucketSink): void {
+    const rows = this.rows;
+    const cols = rows.cols;
+    const keys = cols[KEY]!;
+    const count = cols[COUNT]!;
+    const sum = cols[SUM]!;
+    const min = cols[MIN]!;
+    const max = cols[MAX]!;
+    const stop = rows.lowerBound(toMs);
+    let i = rows.lowerBound(fromMs);
+    while (i < stop) {
+      // Fold every minute of one bucket before handing it on.
+      const bucket = Math.floor(keys[i]! / intervalMs) * intervalMs;
+      const bucketEnd = bucket + intervalMs;
+      let c = 0;
+      let s = 0;
+      let lo = Infinity;
+      let hi = -Infinity;
+      while (i < stop && keys[i]! < bucketEnd) {
+        c += count[i]!;
+        s += sum[i]!;
+        if (min[i]! < lo) lo = min[i]!;
+        if (max[i]! > hi) hi = max[i]!;
+        i++;
+      }
+      sink(bucket, c, s, lo, hi);
+    }
+  }
+}

@@ -1,0 +1,95 @@
+// Parallel Float64Array columns kept sorted by column 0 (the key), with cheap removal from the front
+// and cheap appends at the back: the shape of both tag postings (key: event time) and minute rollups
+// (key: minute start). Data arrives mostly in time order, so an insert is almost always an append;
+// a late one is placed by binary search and shifts the tail with copyWithin (a memmove).
+//
+// Storage is linear: live rows are [start, end). Removing from the front moves `start`; when `end`
+// reaches the allocation, the rows are slid back to 0 if at least a quarter of it is free at the
+// front, otherwise the allocation doubles. So memory stays within twice the live rows plus a quarter.
+
+const INITIAL_ROWS = 8;
+
+export class SortedColumns {
+  readonly cols: Float64Array[];
+  start = 0;
+  end = 0;
+
+  constructor(columnCount: number, initialRows = INITIAL_ROWS) {
+    this.cols = [];
+    for (let c = 0; c < columnCount; c++) this.cols.push(new Float64Array(initialRows));
+  }
+
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  get keys(): Float64Array {
+    return this.cols[0]!;
+  }
+
+  /** Absolute row of the first key >= k. */
+  lowerBound(k: number): number {
+    const keys = this.cols[0]!;
+    let lo = this.start;
+    let hi = this.end;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keys[mid]! < k) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Absolute row of the first key > k. */
+  upperBound(k: number): number {
+    const keys = this.cols[0]!;
+    let lo = this.start;
+    let hi = this.end;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keys[mid]! <= k) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Opens a row for key k after any equal keys and returns its absolute index; callers fill the other columns. */
+  insert(k: number): number {
+    if (this.end === this.cols[0]!.length) this.makeRoom();
+    const keys = this.cols[0]!;
+    let at = this.end;
+    if (this.end > this.start && keys[this.end - 1]! > k) {
+      at = this.upperBound(k);
+      for (const col of this.cols) col.copyWithin(at + 1, at, this.end);
+    }
+    keys[at] = k;
+    this.end++;
+    return at;
+  }
+
+  /** Removes the first n rows. */
+  dropFront(n: number): void {
+    this.start += n;
+    if (this.start >= this.end) this.start = this.end = 0;
+  }
+
+  /** Bytes held by the allocation. */
+  get bytes(): number {
+    return this.cols.length * this.cols[0]!.byteLength;
+  }
+
+  private makeRoom(): void {
+    const alloc = this.cols[0]!.length;
+    if (this.start >= alloc >>> 2) {
+      for (const col of this.cols) col.copyWithin(0, this.start, this.end);
+    } else {
+      for (let c = 0; c < this.cols.length; c++) {
+        const grown = new Float64Array(alloc * 2);
+        grown.set(this.cols[c]!.subarray(this.start, this.end));
+        this.cols[c] = grown;
+      }
+    }
+    this.end -= this.start;
+    this.start = 0;
+  }
+}

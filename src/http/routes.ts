@@ -1,0 +1,284 @@
+// The route table of the API: method, path, body limit and handler, in one place (the same table
+// will feed the OpenAPI document). Handlers validate at the edge, then route by device hash or
+// scatter to every shard and merge.
+import type { Config } from '../config.js';
+import type { AlertRule } from '../engine/alerts.js';
+import { BucketAccumulator } from '../engine/buckets.js';
+import { compareHitsDesc, DUPLICATE } from '../engine/engine.js';
+import { ApiError, issue, validationError, type Issue } from '../errors.js';
+import { decodeList, decodeOne, formatOf } from '../api/decode.js';
+import { toIssues, type Schemas } from '../api/schemas.js';
+import { BatchBuilder } from '../shard/protocol.js';
+import type { ShardClient } from '../shard/client.js';
+import { formatIso } from '../time.js';
+import type { Reply, RequestContext, Route } from './server.js';
+import type { AlertStream } from './sse.js';
+
+export interface RouteDeps {
+  config: Config;
+  schemas: Schemas;
+  shards: ShardClient;
+  stream: AlertStream;
+  isReady(): boolean;
+  nextRuleId(): number;
+  /** Alerts whose rule has a callback_url. */
+  onCallback?(alerts: import('../engine/alerts.js').FiredAlert[]): void;
+}
+
+const json = (body: string, status = 200): Reply => ({ status, body });
+
+/** Most validation issues listed in one 422: enough to fix a request, bounded for huge batches. */
+const ISSUES_MAX = 100;
+
+/** Query string -> object; a repeated key becomes an array. Keys live in a null-prototype object. */
+function queryObject(q: URLSearchParams): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null);
+  for (const [k, v] of q) {
+    const prev = out[k];
+    if (prev === undefined) out[k] = v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else out[k] = [prev, v];
+  }
+  return out;
+}
+
+function parseQuery<S extends { safeParse(v: unknown): { success: true; data: unknown } | { success: false; error: import('zod').ZodError } }>(
+  schema: S,
+  q: URLSearchParams,
+  arrays: string[] = [],
+): S extends { safeParse(v: unknown): infer R } ? (R extends { success: true; data: infer D } ? D : never) : never {
+  const obj = queryObject(q);
+  for (const k of arrays) {
+    const v = obj[k];
+    if (typeof v === 'string') obj[k] = [v];
+  }
+  const r = schema.safeParse(obj);
+  if (!r.success) throw validationError(toIssues(r.error, ['query']));
+  return r.data as never;
+}
+
+const range = (from: number | undefined, to: number | undefined) => ({
+  fromMs: from ?? -Infinity,
+  toMs: to ?? Infinity,
+});
+
+export function buildRoutes(d: RouteDeps): Route[] {
+  const { config, schemas, shards, stream } = d;
+
+  const requireReady = () => {
+    if (!d.isReady()) throw new ApiError('NOT_READY', 'the service is starting (recovering its data); retry shortly', undefined, { 'Retry-After': '1' });
+  };
+
+  /**
+   * Validates events, splits them per shard, sends one task per shard, and returns each event's
+   * status in request order ('stored' | 'duplicate' | the invalid event's issues).
+   */
+  async function ingest(items: unknown[], partial: boolean, locPrefix: (i: number) => (string | number)[]) {
+    const builders: (BatchBuilder | undefined)[] = new Array(shards.count);
+    const statuses: ('stored' | 'duplicate' | Issue[])[] = new Array(items.length);
+    const eventIds: unknown[] = new Array(items.length);
+    const problems: Issue[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      const r = schemas.event.safeParse(item);
+      if (!r.success) {
+        const iss = toIssues(r.error, locPrefix(i));
+        statuses[i] = iss;
+        eventIds[i] = item !== null && typeof item === 'object' && typeof (item as { event_id?: unknown }).event_id === 'string' ? (item as { event_id: string }).event_id : null;
+        if (problems.length < ISSUES_MAX) problems.push(...iss.slice(0, ISSUES_MAX - problems.length));
+        continue;
+      }
+      const e = r.data;
+      eventIds[i] = e.event_id;
+      const s = shards.shardOf(e.device_id);
+      const b = (builders[s] ??= new BatchBuilder());
+      b.add(i, e.device_id, e.event_id, e.timeStamp, e.metrics, e.tags);
+    }
+    if (problems.length > 0 && !partial) throw validationError(problems);
+    const alerts: import('../engine/alerts.js').FiredAlert[] = [];
+    await Promise.all(
+      builders.map(async (b, s) => {
+        if (b === undefined) return;
+        const buf = b.finish();
+        const result = await shards.run<'ingest'>(s, { op: 'ingest', batch: buf }, [buf]);
+        for (let k = 0; k < b.positions.length; k++) statuses[b.positions[k]!] = result.statuses[k] === DUPLICATE ? 'duplicate' : 'stored';
+        for (const a of result.alerts) alerts.push(a);
+      }),
+    );
+    if (alerts.length > 0) {
+      stream.publish(alerts);
+      if (d.onCallback) {
+        const withUrl = alerts.filter((a) => a.callback_url !== undefined);
+        if (withUrl.length > 0) d.onCallback(withUrl);
+      }
+    }
+    return { statuses, eventIds };
+  }
+
+  const routes: Route[] = [
+    {
+      method: 'post',
+      path: '/v1/events',
+      maxBodyBytes: config.MAX_BODY_BYTES,
+      async handle(ctx) {
+        requireReady();
+        const value = decodeOne(await ctx.body, formatOf(ctx.headers.contentType));
+        const { statuses } = await ingest([value], false, () => ['body']);
+        return json(statuses[0] === 'duplicate' ? '{"status":"duplicate"}' : '{"status":"ok"}');
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/events/batch',
+      maxBodyBytes: config.MAX_BATCH_BODY_BYTES,
+      async handle(ctx) {
+        requireReady();
+        const { partial } = parseQuery(schemas.batchQuery, ctx.query);
+        const items = decodeList(await ctx.body, formatOf(ctx.headers.contentType));
+        if (!Array.isArray(items)) throw validationError([issue(['body'], 'a batch must be a JSON array of events', 'list_type')]);
+        if (items.length > config.MAX_BATCH_EVENTS) {
+          throw validationError([issue(['body'], `a batch holds at most ${config.MAX_BATCH_EVENTS} events (got ${items.length}); split it`, 'too_long')]);
+        }
+        const { statuses, eventIds } = await ingest(items, partial === 'true' || partial === '1', (i) => ['body', i]);
+        let out = '[';
+        for (let i = 0; i < statuses.length; i++) {
+          const s = statuses[i]!;
+          if (i > 0) out += ',';
+          out += '{"event_id":' + JSON.stringify(eventIds[i] ?? null) + ',"status":';
+          out += typeof s === 'string' ? `"${s}"}` : `"invalid","error":${JSON.stringify(s.map((x) => `${x.loc.slice(2).join('.')}: ${x.msg}`).join('; '))}}`;
+        }
+        return json(out + ']');
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/devices/:device_id/events',
+      async handle(ctx) {
+        const q = parseQuery(schemas.recentQuery, ctx.query);
+        const deviceId = ctx.params[0]!;
+        const { fromMs, toMs } = range(q.from_time, q.to_time);
+        const body = await shards.run<'recent'>(shards.shardOf(deviceId), { op: 'recent', deviceId, fromMs, toMs, limit: q.limit });
+        return json(body);
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/metrics/aggregate',
+      async handle(ctx) {
+        const q = parseQuery(schemas.aggregateQuery, ctx.query);
+        const { fromMs, toMs } = range(q.from_time, q.to_time);
+        const task = { op: 'aggregate' as const, metric: q.metric, fromMs, toMs, intervalMs: q.interval, maxBuckets: config.MAX_BUCKETS };
+        let parts;
+        if (q.device_id !== undefined) parts = [await shards.run<'aggregate'>(shards.shardOf(q.device_id), { ...task, deviceId: q.device_id })];
+        else parts = await shards.all<'aggregate'>(task);
+        let b = parts[0]!;
+        if (parts.length > 1) {
+          const acc = new BucketAccumulator(config.MAX_BUCKETS);
+          for (const p of parts) acc.addAll(p);
+          b = acc.sorted();
+        }
+        let out = '[';
+        for (let i = 0; i < b.start.length; i++) {
+          if (i > 0) out += ',';
+          const count = b.count[i]!;
+          const sum = b.sum[i]!;
+          out += `{"bucket":"${formatIso(b.start[i]!)}","count":${count},"sum":${sum},"avg":${sum / count},"min":${b.min[i]!},"max":${b.max[i]!}}`;
+        }
+        return json(out + ']');
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/search',
+      async handle(ctx) {
+        const q = parseQuery(schemas.searchQuery, ctx.query, ['tag']);
+        const { fromMs, toMs } = range(q.from_time, q.to_time);
+        const parts = await shards.all<'search'>({ op: 'search', tags: q.tag, fromMs, toMs, limit: q.limit });
+        if (parts.length === 1) return json('[' + parts[0]!.json.join(',') + ']');
+        // k-way merge of the shards' newest-first lists
+        const pos = parts.map(() => 0);
+        const out: string[] = [];
+        while (out.length < q.limit) {
+          let best = -1;
+          for (let p = 0; p < parts.length; p++) {
+            const h = parts[p]!;
+            const i = pos[p]!;
+            if (i >= h.ts.length) continue;
+            if (best === -1) {
+              best = p;
+              continue;
+            }
+            const b = parts[best]!;
+            const j = pos[best]!;
+            if (compareHitsDesc(h.ts[i]!, h.deviceIds[i]!, h.eventIds[i]!, b.ts[j]!, b.deviceIds[j]!, b.eventIds[j]!) < 0) best = p;
+          }
+          if (best === -1) break;
+          out.push(parts[best]!.json[pos[best]!]!);
+          pos[best]!++;
+        }
+        return json('[' + out.join(',') + ']');
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/alerts',
+      maxBodyBytes: config.MAX_BODY_BYTES,
+      async handle(ctx) {
+        requireReady();
+        const value = decodeOne(await ctx.body, formatOf(ctx.headers.contentType));
+        const r = schemas.alertRule.safeParse(value);
+        if (!r.success) throw validationError(toIssues(r.error, ['body']));
+        const rule: AlertRule = { id: d.nextRuleId(), ...r.data } as AlertRule;
+        if (rule.callback_url === undefined) delete rule.callback_url;
+        await shards.run<'addRule'>(shards.shardOf(rule.device_id), { op: 'addRule', rule });
+        return json(JSON.stringify({ status: 'alert registered', id: rule.id }));
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/alerts',
+      async handle() {
+        const lists = await shards.all<'listRules'>({ op: 'listRules' });
+        return json(JSON.stringify(lists.flat().sort((a, b) => a.id - b.id)));
+      },
+    },
+    {
+      method: 'del',
+      path: '/v1/alerts/:id',
+      async handle(ctx) {
+        requireReady();
+        const raw = ctx.params[0]!;
+        if (!/^\d{1,15}$/.test(raw)) throw validationError([issue(['path', 'id'], 'id must be a positive integer', 'int_parsing')]);
+        const id = Number(raw);
+        const removed = await shards.all<'removeRule'>({ op: 'removeRule', id });
+        if (!removed.some(Boolean)) throw new ApiError('NOT_FOUND', `no alert rule with id ${id}`);
+        return json(JSON.stringify({ status: 'alert deleted', id }));
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/alerts/stream',
+      handle(ctx) {
+        const q = queryObject(ctx.query);
+        const deviceId = q.device_id;
+        if (Array.isArray(deviceId)) throw validationError([issue(['query', 'device_id'], 'give device_id at most once', 'string_type')]);
+        const lastEventId = ctx.headers.lastEventId || (typeof q.last_event_id === 'string' ? q.last_event_id : '');
+        stream.subscribe(ctx.res, deviceId, lastEventId, (fn) => {
+          ctx.onAbort = fn;
+        });
+        return undefined;
+      },
+    },
+    {
+      method: 'get',
+      path: '/healthz',
+      handle: () => json('{"status":"ok"}'),
+    },
+    {
+      method: 'get',
+      path: '/readyz',
+      handle: () => (d.isReady() ? json('{"status":"ready"}') : json('{"status":"recovering"}', 503)),
+    },
+  ];
+  return routes;
+}

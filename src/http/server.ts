@@ -1,0 +1,225 @@
+// The HTTP adapter: turns the route table into uWebSockets.js handlers. It owns the rules uWS
+// imposes: the request object is only valid during the handler call (everything is copied out
+// first), a response is never touched after it was aborted, writes after an await are corked, and
+// body chunks are copied as they arrive, with the byte limit enforced there.
+import { ApiError } from '../errors.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from './uws.js';
+import { uws } from './uws.js';
+
+export type Method = 'get' | 'post' | 'del';
+
+export interface RequestContext {
+  method: string;
+  path: string;
+  params: string[];
+  query: URLSearchParams;
+  headers: {
+    contentType: string;
+    lastEventId: string;
+    authorization: string;
+  };
+  /** The request body, read to the end (POST routes only). */
+  body: Promise<Buffer>;
+  res: HttpResponse;
+  /** Set once the client went away; never write to `res` after that. */
+  aborted: boolean;
+  /** Called when the client goes away. */
+  onAbort?: () => void;
+}
+
+export interface Reply {
+  status: number;
+  body: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Route {
+  method: Method;
+  /** uWS pattern, e.g. `/v1/devices/:device_id/events`. */
+  path: string;
+  /** Largest accepted body in bytes (POST routes). */
+  maxBodyBytes?: number;
+  /** Returns a reply, or undefined when the handler took the response over (SSE). */
+  handle(ctx: RequestContext): Promise<Reply | undefined> | Reply | undefined;
+}
+
+export interface ServerHooks {
+  /** Every reply: for access logs and request metrics. */
+  onReply?(route: string, status: number, startedNs: bigint): void;
+  /** Unexpected errors (bugs): logged; the client gets a 500. */
+  onError?(err: unknown): void;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
+  422: '422 Unprocessable Entity',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+const statusLine = (status: number) => STATUS_TEXT[status] ?? String(status);
+
+export function writeReply(ctx: { res: HttpResponse; aborted: boolean }, reply: Reply): void {
+  if (ctx.aborted) return;
+  ctx.res.cork(() => {
+    ctx.res.writeStatus(statusLine(reply.status));
+    ctx.res.writeHeader('Content-Type', reply.contentType ?? 'application/json');
+    if (reply.headers) for (const k in reply.headers) ctx.res.writeHeader(k, reply.headers[k]!);
+    ctx.res.end(reply.body);
+  });
+}
+
+export const errorReply = (e: ApiError): Reply => {
+  const reply: Reply = { status: e.status, body: e.body() };
+  if (e.headers) reply.headers = e.headers;
+  return reply;
+};
+
+/** Reads the whole body, copying each chunk (uWS reuses its memory); rejects past maxBytes with 413. */
+function readBody(res: HttpResponse, declaredLength: number, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const tooLarge = () =>
+      new ApiError('BODY_TOO_LARGE', `request body is larger than ${maxBytes} bytes`, undefined, { Connection: 'close' });
+    if (declaredLength > maxBytes) {
+      // Still drain onData so uWS does not hold the connection mid-body; the answer goes out now.
+      res.onData(() => {});
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    res.onData((chunk, isLast) => {
+      if (failed) return;
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        failed = true;
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (isLast) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+  });
+}
+
+const NO_BODY: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
+
+export interface Server {
+  listen(host: string, port: number): Promise<number>;
+  close(): void;
+}
+
+export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
+  const { App, us_listen_socket_close, us_socket_local_port } = uws();
+  const app: TemplatedApp = App();
+  const patterns = routes.map((r) => ({
+    method: r.method,
+    regex: new RegExp('^' + r.path.replace(/:[^/]+/g, '[^/]+') + '$'),
+  }));
+
+  for (const route of routes) {
+    const paramCount = (route.path.match(/:/g) ?? []).length;
+    app[route.method](route.path, (res: HttpResponse, req: HttpRequest) => {
+      const startedNs = process.hrtime.bigint();
+      const ctx: RequestContext = {
+        method: req.getMethod(),
+        path: req.getUrl(),
+        params: [],
+        query: new URLSearchParams(req.getQuery() ?? ''),
+        headers: {
+          contentType: req.getHeader('content-type'),
+          lastEventId: req.getHeader('last-event-id'),
+          authorization: req.getHeader('authorization'),
+        },
+        body: NO_BODY,
+        res,
+        aborted: false,
+      };
+      res.onAborted(() => {
+        ctx.aborted = true;
+        ctx.onAbort?.();
+      });
+      const finish = (reply: Reply) => {
+        writeReply(ctx, reply);
+        hooks.onReply?.(route.path, reply.status, startedNs);
+      };
+      try {
+        for (let i = 0; i < paramCount; i++) {
+          const raw = req.getParameter(i) ?? '';
+          try {
+            ctx.params.push(decodeURIComponent(raw));
+          } catch {
+            throw new ApiError('NOT_FOUND', `path segment ${JSON.stringify(raw)} is not valid percent-encoding`);
+          }
+        }
+        if (route.maxBodyBytes !== undefined) {
+          const declared = Number(req.getHeader('content-length') || '0');
+          ctx.body = readBody(res, Number.isFinite(declared) ? declared : 0, route.maxBodyBytes);
+          // A handler may fail before awaiting the body; the rejection is answered there.
+          ctx.body.catch(() => {});
+        }
+        const out = route.handle(ctx);
+        if (out instanceof Promise) {
+          out.then(
+            (reply) => {
+              if (reply) finish(reply);
+            },
+            (e: unknown) => finish(toReply(e, hooks)),
+          );
+        } else if (out) finish(out);
+      } catch (e) {
+        finish(toReply(e, hooks));
+      }
+    });
+  }
+
+  app.any('/*', (res: HttpResponse, req: HttpRequest) => {
+    const path = req.getUrl();
+    const method = req.getMethod();
+    const allowed = patterns.filter((p) => p.regex.test(path)).map((p) => (p.method === 'del' ? 'DELETE' : p.method.toUpperCase()));
+    res.onAborted(() => {});
+    // Drain any body so the connection stays usable.
+    res.onData(() => {});
+    const reply: Reply =
+      allowed.length > 0
+        ? { status: 405, body: JSON.stringify({ detail: `Method ${method.toUpperCase()} not allowed; use ${allowed.join(', ')}` }), headers: { Allow: allowed.join(', ') } }
+        : { status: 404, body: JSON.stringify({ detail: 'Not Found' }) };
+    writeReply({ res, aborted: false }, reply);
+    hooks.onReply?.('unmatched', reply.status, process.hrtime.bigint());
+  });
+
+  let listenSocket: us_listen_socket | undefined;
+  return {
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        app.listen(host, port, (token) => {
+          if (!token) {
+            reject(new Error(`could not listen on ${host}:${port}`));
+            return;
+          }
+          listenSocket = token;
+          resolve(us_socket_local_port(token));
+        });
+      });
+    },
+    close() {
+      if (listenSocket) us_listen_socket_close(listenSocket);
+      listenSocket = undefined;
+    },
+  };
+}
+
+function toReply(e: unknown, hooks: ServerHooks): Reply {
+  if (e instanceof ApiError) return errorReply(e);
+  hooks.onError?.(e);
+  return { status: 500, body: JSON.stringify({ detail: 'Internal Server Error' }) };
+}

@@ -1,0 +1,57 @@
+// Process entry: configuration, the app, listening, and shutdown on signals. Nothing else.
+import { createApp } from './app.js';
+import { ConfigError, helpText, loadConfig } from './config.js';
+
+const log = (level: 'info' | 'error', msg: string, fields: Record<string, unknown> = {}) => {
+  const line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields });
+  if (level === 'error') process.stderr.write(line + '\n');
+  else process.stdout.write(line + '\n');
+};
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(helpText() + '\n');
+    return;
+  }
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`telemetry-engine: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  log('info', 'starting', { config });
+  const app = await createApp(config, { log });
+  const port = await app.listen();
+  log('info', 'listening', { host: config.HOST, port, shards: config.SHARDS });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log('info', 'second signal: exiting now', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log('info', 'stopping', { signal });
+    app.close().then(
+      () => {
+        log('info', 'stopped');
+        process.exit(0);
+      },
+      (e: unknown) => {
+        log('error', 'error while stopping', { err: String(e) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  log('error', 'failed to start', { err: String((e as Error)?.stack ?? e) });
+  process.exit(1);
+});

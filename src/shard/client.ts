@@ -1,0 +1,68 @@
+// The front's handle on the shards: one piscina pool of exactly one thread per shard, so every task
+// for a device runs on the thread that owns it (piscina's balancer would otherwise spread a shard's
+// tasks over threads). Routes single-device tasks by hash, scatters cross-device ones to all shards.
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { ApiError, fromWire } from '../errors.js';
+import type { Reply, ResultOf, Task, TaskOf } from './protocol.js';
+import type { ShardOptions } from './shard.js';
+import { shardOf } from './routing.js';
+
+/** Tasks one shard thread may hold at once; more wait in the front's queue. */
+const TASKS_IN_FLIGHT_PER_SHARD = 32;
+
+export interface ShardClientOptions {
+  shards: number;
+  shard: Omit<ShardOptions, 'index'>;
+}
+
+export class ShardClient {
+  private readonly pools: Piscina[] = [];
+
+  constructor(readonly options: ShardClientOptions) {
+    const filename = fileURLToPath(new URL('./worker.js', import.meta.url));
+    for (let index = 0; index < options.shards; index++) {
+      const workerData: ShardOptions = { ...options.shard, index };
+      this.pools.push(
+        new Piscina({
+          filename,
+          minThreads: 1,
+          maxThreads: 1,
+          // A shard keeps timers (fsync batching, snapshots); 'sync' atomics would pause its event loop between tasks.
+          atomics: 'disabled',
+          idleTimeout: Number.POSITIVE_INFINITY,
+          concurrentTasksPerWorker: TASKS_IN_FLIGHT_PER_SHARD,
+          workerData,
+        }),
+      );
+    }
+  }
+
+  get count(): number {
+    return this.pools.length;
+  }
+
+  shardOf(deviceId: string): number {
+    return shardOf(deviceId, this.pools.length);
+  }
+
+  async run<K extends Task['op']>(shard: number, task: TaskOf<K>, transferList?: ArrayBuffer[]): Promise<ResultOf[K]> {
+    let reply: Reply<ResultOf[K]>;
+    try {
+      reply = (await this.pools[shard]!.run(task, transferList ? { transferList } : {})) as Reply<ResultOf[K]>;
+    } catch (e) {
+      throw new ApiError('SHARD_UNAVAILABLE', `shard ${shard} failed: ${(e as Error).message}`, undefined, { 'Retry-After': '1' });
+    }
+    if (!reply.ok) throw fromWire(reply.error);
+    return reply.value;
+  }
+
+  /** The same task on every shard; answers in shard order. */
+  all<K extends Task['op']>(task: TaskOf<K>): Promise<ResultOf[K][]> {
+    return Promise.all(this.pools.map((_, i) => this.run<K>(i, task)));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.pools.map((p) => p.destroy()));
+  }
+}
