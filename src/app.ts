@@ -6,6 +6,7 @@ import { buildRoutes } from './http/routes.js';
 import { createServer, type ServerHooks } from './http/server.js';
 import { AlertStream } from './http/sse.js';
 import { ShardClient } from './shard/client.js';
+import { Webhooks } from './http/webhooks.js';
 
 export interface App {
   /** Starts listening; resolves to the bound port. */
@@ -36,6 +37,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     retryMs: config.SSE_RETRY_MS,
   });
+  const webhooks = new Webhooks(undefined, (url, why) => log('error', 'alert callback failed', { url, why }));
   let ready = false;
   let lastRuleId = 0;
   const schemas = buildSchemas({
@@ -56,6 +58,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     stream,
     isReady: () => ready,
     nextRuleId: () => ++lastRuleId,
+    onCallback: (alerts) => webhooks.deliver(alerts),
   });
   const server = createServer(routes, hooks);
 
@@ -71,6 +74,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ready = false;
       server.close();
       stream.close();
+      webhooks.close();
       await shards.close();
     },
   };
