@@ -15,6 +15,7 @@ export interface Issue {
 export const ErrorCodes = {
   VALIDATION: 422,
   TOO_MANY_BUCKETS: 422,
+  BAD_REQUEST: 400,
   BODY_TOO_LARGE: 413,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,

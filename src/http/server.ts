@@ -32,6 +32,8 @@ export interface Reply {
   body: string;
   contentType?: string;
   headers?: Record<string, string>;
+  /** Close the connection after answering (the rest of an oversized body is not read). */
+  close?: boolean;
 }
 
 export interface Route {
@@ -73,21 +75,25 @@ export function writeReply(ctx: { res: HttpResponse; aborted: boolean }, reply: 
     ctx.res.writeStatus(statusLine(reply.status));
     ctx.res.writeHeader('Content-Type', reply.contentType ?? 'application/json');
     if (reply.headers) for (const k in reply.headers) ctx.res.writeHeader(k, reply.headers[k]!);
-    ctx.res.end(reply.body);
+    ctx.res.end(reply.body, reply.close === true);
   });
 }
 
 export const errorReply = (e: ApiError): Reply => {
   const reply: Reply = { status: e.status, body: e.body() };
   if (e.headers) reply.headers = e.headers;
+  if (e.code === 'BODY_TOO_LARGE') reply.close = true;
   return reply;
 };
 
-/** Reads the whole body, copying each chunk (uWS reuses its memory); rejects past maxBytes with 413. */
-function readBody(res: HttpResponse, declaredLength: number, maxBytes: number): Promise<Buffer> {
+/**
+ * Reads the whole body, copying each chunk (uWS reuses its memory); rejects past maxBytes with 413,
+ * and when the client goes away mid-body (so no handler waits forever).
+ */
+function readBody(res: HttpResponse, declaredLength: number, maxBytes: number, onAbort: (fn: () => void) => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const tooLarge = () =>
-      new ApiError('BODY_TOO_LARGE', `request body is larger than ${maxBytes} bytes`, undefined, { Connection: 'close' });
+    onAbort(() => reject(new ApiError('BAD_REQUEST', 'the client went away before sending the whole body')));
+    const tooLarge = () => new ApiError('BODY_TOO_LARGE', `request body is larger than ${maxBytes} bytes`);
     if (declaredLength > maxBytes) {
       // Still drain onData so uWS does not hold the connection mid-body; the answer goes out now.
       res.onData(() => {});
@@ -163,7 +169,7 @@ export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
         }
         if (route.maxBodyBytes !== undefined) {
           const declared = Number(req.getHeader('content-length') || '0');
-          ctx.body = readBody(res, Number.isFinite(declared) ? declared : 0, route.maxBodyBytes);
+          ctx.body = readBody(res, Number.isFinite(declared) ? declared : 0, route.maxBodyBytes, (fn) => (ctx.onAbort = fn));
           // A handler may fail before awaiting the body; the rejection is answered there.
           ctx.body.catch(() => {});
         }
