@@ -1,6 +1,6 @@
 // Request bodies -> plain values: JSON (the default), NDJSON and msgpack. Decoding errors are
 // FastAPI-shaped 422s that say where the body went wrong.
-import { unpack } from '../codec/msgpack.js';
+import { unpackUntrusted } from '../codec/msgpack.js';
 import { ApiError, issue, validationError } from '../errors.js';
 
 export type BodyFormat = 'json' | 'ndjson' | 'msgpack';
@@ -57,7 +57,7 @@ export function decodeList(body: Buffer, format: BodyFormat): unknown {
 function decodeMsgpack(body: Buffer): unknown {
   if (body.length === 0) throw validationError([issue(['body'], 'Field required', 'missing')]);
   try {
-    return unpack(body);
+    return unpackUntrusted(body);
   } catch (e) {
     throw validationError([issue(['body'], `msgpack decode error: ${(e as Error).message}`, 'msgpack_invalid')]);
   }

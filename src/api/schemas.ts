@@ -159,22 +159,28 @@ const TYPE_BY_EXPECTED: Record<string, string> = {
   record: 'dict_type',
 };
 
-/** zod issues -> FastAPI's `detail` items, located under `prefix` (e.g. ['body', 3]). */
-export function toIssues(error: z.ZodError, prefix: (string | number)[]): Issue[] {
+/** True when the value at `path` inside `input` is absent (its parent exists but lacks the key). */
+function isMissing(input: unknown, path: readonly PropertyKey[]): boolean {
+  if (path.length === 0) return input === undefined;
+  let v: unknown = input;
+  for (let k = 0; k < path.length - 1; k++) {
+    if (v === null || typeof v !== 'object') return false;
+    v = (v as Record<PropertyKey, unknown>)[path[k]!];
+  }
+  return v !== null && typeof v === 'object' && !Object.hasOwn(v, path[path.length - 1]!);
+}
+
+/** zod issues -> FastAPI's `detail` items, located under `prefix` (e.g. ['body', 3]); `input` is what was validated. */
+export function toIssues(error: z.ZodError, prefix: (string | number)[], input: unknown): Issue[] {
   return error.issues.map((i) => {
     const loc = [...prefix, ...i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
+    if (isMissing(input, i.path)) return { loc, msg: 'Field required', type: 'missing' };
     let type = 'value_error';
-    let msg = i.message;
-    if (i.code === 'invalid_type') {
-      const received = (i as { input?: unknown }).input;
-      if (received === undefined) {
-        type = 'missing';
-        msg = 'Field required';
-      } else type = TYPE_BY_EXPECTED[i.expected] ?? 'type_error';
-    } else if (i.code === 'too_big') type = i.origin === 'string' ? 'string_too_long' : 'too_long';
+    if (i.code === 'invalid_type') type = TYPE_BY_EXPECTED[i.expected] ?? 'type_error';
+    else if (i.code === 'too_big') type = i.origin === 'string' ? 'string_too_long' : 'too_long';
     else if (i.code === 'too_small') type = i.origin === 'string' ? 'string_too_short' : 'too_short';
     else if (i.code === 'invalid_value') type = 'enum';
     else if (i.code === 'unrecognized_keys') type = 'extra_forbidden';
-    return { loc, msg, type };
+    return { loc, msg: i.message, type };
   });
 }

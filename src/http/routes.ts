@@ -53,7 +53,7 @@ function parseQuery<S extends { safeParse(v: unknown): { success: true; data: un
     if (typeof v === 'string') obj[k] = [v];
   }
   const r = schema.safeParse(obj);
-  if (!r.success) throw validationError(toIssues(r.error, ['query']));
+  if (!r.success) throw validationError(toIssues(r.error, ['query'], obj));
   return r.data as never;
 }
 
@@ -82,7 +82,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
       const item = items[i];
       const r = schemas.event.safeParse(item);
       if (!r.success) {
-        const iss = toIssues(r.error, locPrefix(i));
+        const iss = toIssues(r.error, locPrefix(i), item);
         statuses[i] = iss;
         eventIds[i] = item !== null && typeof item === 'object' && typeof (item as { event_id?: unknown }).event_id === 'string' ? (item as { event_id: string }).event_id : null;
         if (problems.length < ISSUES_MAX) problems.push(...iss.slice(0, ISSUES_MAX - problems.length));
@@ -227,7 +227,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
         requireReady();
         const value = decodeOne(await ctx.body, formatOf(ctx.headers.contentType));
         const r = schemas.alertRule.safeParse(value);
-        if (!r.success) throw validationError(toIssues(r.error, ['body']));
+        if (!r.success) throw validationError(toIssues(r.error, ['body'], value));
         const rule: AlertRule = { id: d.nextRuleId(), ...r.data } as AlertRule;
         if (rule.callback_url === undefined) delete rule.callback_url;
         await shards.run<'addRule'>(shards.shardOf(rule.device_id), { op: 'addRule', rule });

@@ -1,0 +1,211 @@
+// POST /v1/events/batch: per-event statuses in request order, duplicates inside one batch,
+// all-or-nothing validation, ?partial=true, NDJSON and msgpack bodies, the events-per-batch limit.
+import { Packr } from 'msgpackr';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from './server.js';
+import { detailItems, get, postJson, postRaw, shardOf } from './helpers.js';
+
+const MAX_BATCH_EVENTS = 8;
+
+let server: RunningServer;
+let base: string;
+
+beforeAll(async () => {
+  server = await startServer({ MAX_BATCH_EVENTS: String(MAX_BATCH_EVENTS) });
+  base = server.url;
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const ev = (event_id: string, device_id: string, minute: number, t = 1, tags: string[] = []) => ({
+  event_id,
+  device_id,
+  timeStamp: new Date(Date.UTC(2025, 1, 1, 12, minute)).toISOString(),
+  metrics: { t },
+  tags,
+});
+
+const eventsOf = async (device: string): Promise<any[]> => {
+  const res = await get(base, `/v1/devices/${encodeURIComponent(device)}/events`);
+  expect(res.status).toBe(200);
+  return res.body;
+};
+
+/** Two device ids owned by different shards (SHARDS=2). */
+function devicesOnBothShards(prefix: string): [string, string] {
+  let a: string | undefined;
+  let b: string | undefined;
+  for (let i = 0; a === undefined || b === undefined; i++) {
+    const id = `${prefix}-${i}`;
+    if (shardOf(id) === 0) a ??= id;
+    else b ??= id;
+  }
+  return [a, b];
+}
+
+describe('batch ingest', () => {
+  it('statuses come back in request order across both shards', async () => {
+    const [a, b] = devicesOnBothShards('order');
+    const batch = [ev('o1', a, 1), ev('o2', b, 2), ev('o3', a, 3), ev('o4', b, 4)];
+    const res = await postJson(base, '/v1/events/batch', batch);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(batch.map((e) => ({ event_id: e.event_id, status: 'stored' })));
+    expect((await eventsOf(a)).map((e) => e.event_id)).toEqual(['o3', 'o1']);
+    expect((await eventsOf(b)).map((e) => e.event_id)).toEqual(['o4', 'o2']);
+  });
+
+  it('a repeat inside one batch is "duplicate" and the first copy wins', async () => {
+    const res = await postJson(base, '/v1/events/batch', [ev('d1', 'dup-dev', 1, 10), ev('d1', 'dup-dev', 1, 99), ev('d2', 'dup-dev', 2, 20)]);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([
+      { event_id: 'd1', status: 'stored' },
+      { event_id: 'd1', status: 'duplicate' },
+      { event_id: 'd2', status: 'stored' },
+    ]);
+    const got = await eventsOf('dup-dev');
+    expect(got).toHaveLength(2);
+    expect(got.find((e) => e.event_id === 'd1').metrics).toEqual({ t: 10 });
+  });
+
+  it('a repeat of a stored key is a duplicate whatever its other fields say, and changes nothing', async () => {
+    const res = await postJson(base, '/v1/events/batch', [ev('d1', 'dup-dev', 30, 55, ['new'])]);
+    expect(res.body).toEqual([{ event_id: 'd1', status: 'duplicate' }]);
+    const single = await postJson(base, '/v1/events', ev('d2', 'dup-dev', 40, 77));
+    expect(single.body).toEqual({ status: 'duplicate' });
+    const got = await eventsOf('dup-dev');
+    expect(got).toHaveLength(2);
+    expect(got.find((e) => e.event_id === 'd1')).toEqual(ev('d1', 'dup-dev', 1, 10));
+    const agg = await get(base, '/v1/metrics/aggregate?metric=t&device_id=dup-dev&interval=1d');
+    expect(agg.body).toHaveLength(1);
+    expect(agg.body[0].count).toBe(2);
+    expect(agg.body[0].sum).toBe(30);
+    const search = await get(base, '/v1/search?tag=new');
+    expect(search.body).toEqual([]);
+  });
+
+  it('the idempotency key is (device_id, event_id): the same event_id on another device is stored', async () => {
+    const res = await postJson(base, '/v1/events/batch', [ev('same', 'key-a', 1), ev('same', 'key-b', 1)]);
+    expect(res.body).toEqual([
+      { event_id: 'same', status: 'stored' },
+      { event_id: 'same', status: 'stored' },
+    ]);
+    expect(await eventsOf('key-a')).toHaveLength(1);
+    expect(await eventsOf('key-b')).toHaveLength(1);
+  });
+
+  it('one invalid event makes the whole batch a 422 and stores nothing (on either shard)', async () => {
+    const [a, b] = devicesOnBothShards('allornothing');
+    const bad = { ...ev('n2', b, 2), metrics: { t: 'hot' } };
+    const res = await postJson(base, '/v1/events/batch', [ev('n1', a, 1), bad, ev('n3', b, 3)]);
+    const items = detailItems(res);
+    expect(items.map((d) => d.loc)).toContainEqual(['body', 1, 'metrics', 't']);
+    expect(await eventsOf(a)).toEqual([]);
+    expect(await eventsOf(b)).toEqual([]);
+    // Really nothing: the valid events are new when sent again.
+    const again = await postJson(base, '/v1/events/batch', [ev('n1', a, 1), ev('n3', b, 3)]);
+    expect(again.body).toEqual([
+      { event_id: 'n1', status: 'stored' },
+      { event_id: 'n3', status: 'stored' },
+    ]);
+  });
+
+  it('?partial=true stores the valid events and answers {"event_id","status":"invalid","error"} for the bad one', async () => {
+    const [a, b] = devicesOnBothShards('partial');
+    const bad = { ...ev('p2', b, 2), metrics: { t: 'hot' } };
+    const res = await postJson(base, '/v1/events/batch?partial=true', [ev('p1', a, 1), bad, ev('p3', b, 3), ev('p1', a, 1)]);
+    expect(res.status).toBe(200);
+    expect(res.body).toHaveLength(4);
+    expect(res.body[0]).toEqual({ event_id: 'p1', status: 'stored' });
+    expect(Object.keys(res.body[1]).sort()).toEqual(['error', 'event_id', 'status']);
+    expect(res.body[1].event_id).toBe('p2');
+    expect(res.body[1].status).toBe('invalid');
+    expect(typeof res.body[1].error).toBe('string');
+    expect(res.body[1].error).toMatch(/metrics/);
+    expect(res.body[2]).toEqual({ event_id: 'p3', status: 'stored' });
+    expect(res.body[3]).toEqual({ event_id: 'p1', status: 'duplicate' });
+    expect((await eventsOf(a)).map((e) => e.event_id)).toEqual(['p1']);
+    expect((await eventsOf(b)).map((e) => e.event_id)).toEqual(['p3']);
+  });
+
+  it('?partial=false (explicit) is all-or-nothing', async () => {
+    const res = await postJson(base, '/v1/events/batch?partial=false', [ev('pf1', 'pf-dev', 1), { ...ev('pf2', 'pf-dev', 2), timeStamp: 'nope' }]);
+    expect(res.status).toBe(422);
+    expect(await eventsOf('pf-dev')).toEqual([]);
+  });
+
+  it('an application/x-ndjson body is one event per line', async () => {
+    const lines = [ev('nd1', 'nd-dev', 1, 1), ev('nd2', 'nd-dev', 2, 2), ev('nd1', 'nd-dev', 1, 1)].map((e) => JSON.stringify(e));
+    const res = await postRaw(base, '/v1/events/batch', lines.join('\n') + '\n', 'application/x-ndjson');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([
+      { event_id: 'nd1', status: 'stored' },
+      { event_id: 'nd2', status: 'stored' },
+      { event_id: 'nd1', status: 'duplicate' },
+    ]);
+    expect((await eventsOf('nd-dev')).map((e) => e.event_id)).toEqual(['nd2', 'nd1']);
+  });
+
+  it('NDJSON with a broken line -> 422, nothing stored', async () => {
+    const body = JSON.stringify(ev('ndb1', 'ndb-dev', 1)) + '\n{"event_id": \n';
+    const res = await postRaw(base, '/v1/events/batch', body, 'application/x-ndjson');
+    expect(detailItems(res)[0]!.loc[0]).toBe('body');
+    expect(await eventsOf('ndb-dev')).toEqual([]);
+  });
+
+  it('an application/msgpack body (msgpackr) is decoded like JSON', async () => {
+    const packr = new Packr({ useRecords: false });
+    const batch = [ev('mp1', 'mp-dev', 1, 1.5, ['mp']), ev('mp2', 'mp-dev', 2, 2.5, ['mp'])];
+    const res = await postRaw(base, '/v1/events/batch', packr.pack(batch), 'application/msgpack');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([
+      { event_id: 'mp1', status: 'stored' },
+      { event_id: 'mp2', status: 'stored' },
+    ]);
+    expect(await eventsOf('mp-dev')).toEqual([batch[1], batch[0]]);
+    // a single event in msgpack too
+    const one = await postRaw(base, '/v1/events', packr.pack(ev('mp3', 'mp-dev', 3, 3)), 'application/msgpack');
+    expect(one.body).toEqual({ status: 'ok' });
+  });
+
+  it('a msgpack body with records (msgpackr default options) is also understood, or refused with a 422', async () => {
+    const res = await postRaw(base, '/v1/events/batch', new Packr().pack([ev('mr1', 'mprec-dev', 1)]), 'application/msgpack');
+    expect([200, 422]).toContain(res.status);
+    if (res.status === 200) expect(res.body).toEqual([{ event_id: 'mr1', status: 'stored' }]);
+  });
+
+  it('garbage msgpack -> 422', async () => {
+    const res = await postRaw(base, '/v1/events/batch', new Uint8Array([0xc1, 0xff, 0x00]), 'application/msgpack');
+    expect(res.status).toBe(422);
+    detailItems(res);
+  });
+
+  it('a body that is not an array -> 422', async () => {
+    const res = await postJson(base, '/v1/events/batch', ev('obj', 'obj-dev', 1));
+    expect(res.status).toBe(422);
+    expect(await eventsOf('obj-dev')).toEqual([]);
+  });
+
+  it('an empty batch -> 200 []', async () => {
+    const res = await postJson(base, '/v1/events/batch', []);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([]);
+  });
+
+  it('exactly MAX_BATCH_EVENTS events are accepted; one more -> 422 and nothing stored', async () => {
+    const full = Array.from({ length: MAX_BATCH_EVENTS }, (_, i) => ev(`f${i}`, 'full-dev', i));
+    const ok = await postJson(base, '/v1/events/batch', full);
+    expect(ok.status).toBe(200);
+    expect(ok.body).toHaveLength(MAX_BATCH_EVENTS);
+    const over = Array.from({ length: MAX_BATCH_EVENTS + 1 }, (_, i) => ev(`g${i}`, 'over-dev', i));
+    const res = await postJson(base, '/v1/events/batch', over);
+    expect(res.status).toBe(422);
+    expect(detailItems(res)[0]!.loc[0]).toBe('body');
+    expect(await eventsOf('over-dev')).toEqual([]);
+    // also with ?partial=true and as NDJSON
+    expect((await postJson(base, '/v1/events/batch?partial=true', over)).status).toBe(422);
+    expect((await postRaw(base, '/v1/events/batch', over.map((e) => JSON.stringify(e)).join('\n'), 'application/x-ndjson')).status).toBe(422);
+    expect(await eventsOf('over-dev')).toEqual([]);
+  });
+});
