@@ -6,7 +6,12 @@ import { z } from 'zod';
 const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * MINUTE_MS;
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+// A string setting becomes a number only if it says one: a blank value must not turn into 0.
+const int = (min: number, max: number) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' ? (v.trim() === '' ? NaN : Number(v)) : v),
+    z.number({ error: 'must be a whole number' }).int('must be a whole number').min(min).max(max),
+  );
 
 /** Each entry: the schema (with its default) and a one-line description for `--help` and the README. */
 const settings = {
@@ -101,7 +106,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     }
     out[name] = result.data;
   }
-  return Object.freeze(out) as Config;
+  const config = out as Config;
+  if (config.ROLLUP_RETENTION_MS < config.RAW_RETENTION_MS) {
+    throw new ConfigError(
+      `invalid setting ROLLUP_RETENTION_MS (${flagOf('ROLLUP_RETENTION_MS')}) = ${config.ROLLUP_RETENTION_MS}: ` +
+        `must be at least RAW_RETENTION_MS (${config.RAW_RETENTION_MS}), or aggregates would disagree with each other`,
+    );
+  }
+  return Object.freeze(config);
 }
 
 export function helpText(): string {

@@ -37,7 +37,11 @@ export function parseIsoMs(s: string): number | undefined {
     if (oh > 23 || om > 59) return undefined;
     offsetMin = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
-  return Date.UTC(year, month - 1, day, hour, minute, second, ms) - offsetMin * 60_000;
+  // Date.UTC maps years 0-99 to 1900-1999; setUTCFullYear takes the year as given.
+  const d = new Date(0);
+  d.setUTCFullYear(year, month - 1, day);
+  d.setUTCHours(hour, minute, second, ms);
+  return d.getTime() - offsetMin * 60_000;
 }
 
 /** Epoch ms of a request time: an ISO string, or epoch ms as a number. */

@@ -12,18 +12,107 @@ export function formatOf(contentType: string): BodyFormat {
   return 'json';
 }
 
-const jsonError = (e: unknown, loc: (string | number)[]): ApiError => {
+const jsonError = (e: unknown, loc: (string | number)[], text: string): ApiError => {
   const why = (e as Error).message;
-  const at = /position (\d+)/.exec(why);
-  return validationError([issue(at ? [...loc, Number(at[1])] : loc, `JSON decode error: ${why}`, 'json_invalid')]);
+  return validationError([issue([...loc, jsonErrorOffset(text)], `JSON decode error: ${why}`, 'json_invalid')]);
 };
+
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const NESTING_MAX = 1000;
+
+/**
+ * Where JSON text stops being valid (V8's messages do not always say). Only called after
+ * JSON.parse failed, so its cost is on the error path alone.
+ */
+export function jsonErrorOffset(s: string): number {
+  let i = 0;
+  const fail = (): never => {
+    throw i;
+  };
+  const ws = () => {
+    while (i < s.length && (s[i] === ' ' || s[i] === '\t' || s[i] === '\n' || s[i] === '\r')) i++;
+  };
+  const str = () => {
+    i++;
+    for (;;) {
+      const c = s.charCodeAt(i);
+      if (Number.isNaN(c) || c < 0x20) fail();
+      if (c === 0x22) {
+        i++;
+        return;
+      }
+      if (c === 0x5c) {
+        i++;
+        const esc = s[i];
+        if (esc === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(s.slice(i + 1, i + 5))) fail();
+          i += 5;
+        } else if (esc !== undefined && '"\\/bfnrt'.includes(esc)) i++;
+        else fail();
+      } else i++;
+    }
+  };
+  const value = (depth: number): void => {
+    if (depth > NESTING_MAX) fail();
+    ws();
+    const c = s[i];
+    if (c === '{' || c === '[') {
+      const close = c === '{' ? '}' : ']';
+      i++;
+      ws();
+      if (s[i] === close) {
+        i++;
+        return;
+      }
+      for (;;) {
+        if (c === '{') {
+          ws();
+          if (s[i] !== '"') fail();
+          str();
+          ws();
+          if (s[i] !== ':') fail();
+          i++;
+        }
+        value(depth + 1);
+        ws();
+        if (s[i] === ',') i++;
+        else if (s[i] === close) {
+          i++;
+          return;
+        } else fail();
+      }
+    }
+    if (c === '"') return str();
+    for (const lit of ['true', 'false', 'null']) {
+      if (s.startsWith(lit, i)) {
+        i += lit.length;
+        return;
+      }
+    }
+    NUMBER.lastIndex = i;
+    if (NUMBER.test(s)) {
+      i = NUMBER.lastIndex;
+      return;
+    }
+    fail();
+  };
+  try {
+    value(0);
+    ws();
+    if (i < s.length) fail();
+    return s.length;
+  } catch (at) {
+    return typeof at === 'number' ? at : 0;
+  }
+}
 
 export function parseJson(body: Buffer): unknown {
   if (body.length === 0) throw validationError([issue(['body'], 'Field required', 'missing')]);
+  const text = body.toString('utf8');
   try {
-    return JSON.parse(body.toString('utf8'));
+    return JSON.parse(text);
   } catch (e) {
-    throw jsonError(e, ['body']);
+    throw jsonError(e, ['body'], text);
   }
 }
 
@@ -39,17 +128,15 @@ export function decodeList(body: Buffer, format: BodyFormat): unknown {
   if (format === 'json') return parseJson(body);
   const out: unknown[] = [];
   const text = body.toString('utf8');
-  let line = 0;
+  // Blank lines are skipped, so a location counts events, as validation errors do.
   for (const raw of text.split('\n')) {
     const s = raw.trim();
-    if (s !== '') {
-      try {
-        out.push(JSON.parse(s));
-      } catch (e) {
-        throw jsonError(e, ['body', line]);
-      }
+    if (s === '') continue;
+    try {
+      out.push(JSON.parse(s));
+    } catch (e) {
+      throw jsonError(e, ['body', out.length], s);
     }
-    line++;
   }
   return out;
 }

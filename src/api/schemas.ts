@@ -181,6 +181,8 @@ export function toIssues(error: z.ZodError, prefix: (string | number)[], input: 
     else if (i.code === 'too_small') type = i.origin === 'string' ? 'string_too_short' : 'too_short';
     else if (i.code === 'invalid_value') type = 'enum';
     else if (i.code === 'unrecognized_keys') type = 'extra_forbidden';
-    return { loc, msg: i.message, type };
+    // A refused record key: zod's own message is generic; the key schema's says why.
+    const msg = i.code === 'invalid_key' && i.issues[0] !== undefined ? i.issues[0].message : i.message;
+    return { loc, msg, type };
   });
 }

@@ -18,6 +18,10 @@ export class MsgpackDepthError extends Error {
   readonly code = 'MSGPACK_TOO_DEEP';
 }
 
+export class MsgpackValueError extends Error {
+  readonly code = 'MSGPACK_UNSUPPORTED_VALUE';
+}
+
 /** Encodes into a fresh ArrayBuffer of exactly the encoded length, safe to transfer to another thread. */
 export function packToArrayBuffer(value: unknown): ArrayBuffer {
   const buf = packr.pack(value);
@@ -50,5 +54,8 @@ function plain(v: unknown, depth: number): unknown {
     return out;
   }
   if (Array.isArray(v)) return v.map((x) => plain(x, depth + 1));
-  return v;
+  // bin and timestamps stay what they are (validation refuses them where a string or number is
+  // due); anything else (extension types, the never-used 0xc1 byte) is not a client's data.
+  if (v instanceof Uint8Array || v instanceof Date) return v;
+  throw new MsgpackValueError(`unsupported msgpack value (${Object.prototype.toString.call(v)})`);
 }

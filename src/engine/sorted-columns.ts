@@ -80,7 +80,7 @@ export class SortedColumns {
 
   private makeRoom(): void {
     const alloc = this.cols[0]!.length;
-    if (this.start >= alloc >>> 2) {
+    if (this.start > 0 && this.start >= alloc >>> 2) {
       for (const col of this.cols) col.copyWithin(0, this.start, this.end);
     } else {
       for (let c = 0; c < this.cols.length; c++) {

@@ -78,7 +78,8 @@ export function unpackBatch(buf: ArrayBuffer): EventBatch {
   return unpack(buf) as EventBatch;
 }
 
-const time = z.number();
+/** Epoch ms, or ±Infinity for an unbounded range end. */
+const time = z.custom<number>((v) => typeof v === 'number' && !Number.isNaN(v), 'a time in ms or ±Infinity');
 
 export const TaskSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('ingest'), batch: z.instanceof(ArrayBuffer) }),

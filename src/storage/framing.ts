@@ -1,0 +1,79 @@
+// Record framing of log segments and snapshot files. This module knows bytes, not meanings.
+//
+//   0        4        8                8+n
+//   +--------+--------+----------------+
+//   | n: u32 | crc:u32| payload n bytes|   (integers little-endian)
+//   +--------+--------+----------------+
+//
+// crc = CRC-32 (zlib) of the 4 length bytes followed by the payload, so a damaged length is caught
+// too. 1 <= n <= FRAME_BYTES_MAX. A segment is frames back to back; nothing else.
+//
+// Reading stops at the first frame that does not check out:
+// - torn: the bytes end inside a frame (a header or payload cut short), or the rest of the file is
+//   zeros (space a crash left allocated but unwritten). Expected after a crash: cut off and counted.
+// - corrupt: a whole frame is there but its checksum or length is wrong. Not expected: the segment
+//   is kept aside for inspection, and replay stops there.
+import { crc32 } from 'node:zlib';
+
+export const FRAME_HEADER_BYTES = 8;
+export const FRAME_BYTES_MAX = 1 << 30;
+
+/** One frame around a payload. */
+export function encodeFrame(payload: Uint8Array): Buffer {
+  if (payload.length < 1 || payload.length > FRAME_BYTES_MAX) {
+    throw new RangeError(`frame payload must be 1..${FRAME_BYTES_MAX} bytes, got ${payload.length}`);
+  }
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
+  out.writeUInt32LE(payload.length, 0);
+  out.set(payload, FRAME_HEADER_BYTES);
+  // crc over length bytes and payload: compute over [0,4) then [8, end)
+  const c = crc32(out.subarray(FRAME_HEADER_BYTES), crc32(out.subarray(0, 4)));
+  out.writeUInt32LE(c, 4);
+  return out;
+}
+
+export type ScanStop = { kind: 'end' } | { kind: 'torn'; offset: number; why: string } | { kind: 'corrupt'; offset: number; why: string };
+
+export interface ScanResult {
+  /** Payloads of the good frames, in order (views into the scanned buffer). */
+  payloads: Buffer[];
+  /** Byte offset just after the last good frame. */
+  validEnd: number;
+  stop: ScanStop;
+}
+
+const allZero = (buf: Uint8Array, from: number): boolean => {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
+};
+
+/** Reads frames from the start of buf until the end or the first damage. Never throws on bad data. */
+export function scanFrames(buf: Buffer): ScanResult {
+  const payloads: Buffer[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    const left = buf.length - at;
+    if (left < FRAME_HEADER_BYTES) {
+      return { payloads, validEnd: at, stop: { kind: 'torn', offset: at, why: `${left} bytes left, less than a frame header` } };
+    }
+    const n = buf.readUInt32LE(at);
+    if (n === 0 && allZero(buf, at)) {
+      return { payloads, validEnd: at, stop: { kind: 'torn', offset: at, why: 'zero-filled tail' } };
+    }
+    if (n === 0 || n > FRAME_BYTES_MAX) {
+      return { payloads, validEnd: at, stop: { kind: 'corrupt', offset: at, why: `impossible frame length ${n}` } };
+    }
+    if (left < FRAME_HEADER_BYTES + n) {
+      return { payloads, validEnd: at, stop: { kind: 'torn', offset: at, why: `frame of ${n} bytes cut short at ${left - FRAME_HEADER_BYTES}` } };
+    }
+    const end = at + FRAME_HEADER_BYTES + n;
+    const expected = buf.readUInt32LE(at + 4);
+    const actual = crc32(buf.subarray(at + FRAME_HEADER_BYTES, end), crc32(buf.subarray(at, at + 4)));
+    if (expected !== actual) {
+      return { payloads, validEnd: at, stop: { kind: 'corrupt', offset: at, why: 'checksum mismatch' } };
+    }
+    payloads.push(buf.subarray(at + FRAME_HEADER_BYTES, end));
+    at = end;
+  }
+  return { payloads, validEnd: at, stop: { kind: 'end' } };
+}

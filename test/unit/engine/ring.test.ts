@@ -1,0 +1,181 @@
+import { describe, expect, it } from 'vitest';
+import { DeviceRing } from '../../../src/engine/ring.js';
+import { randInt, rng } from '../helpers.js';
+
+interface Row {
+  ts: number;
+  id: string;
+  tagSet: number;
+  v?: number;
+}
+
+/** Logical rows, oldest first. */
+function rows(r: DeviceRing, metric?: string): Row[] {
+  const out: Row[] = [];
+  for (let i = 0; i < r.length; i++) {
+    const s = r.slot(i);
+    const row: Row = { ts: r.ts[s]!, id: r.ids[s]!, tagSet: r.tagSets[s]! };
+    if (metric !== undefined) {
+      const v = r.columns.get(metric)?.[s];
+      if (v !== undefined && !Number.isNaN(v)) row.v = v;
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+const put = (r: DeviceRing, ts: number, id: string, v?: number, tagSet = 0): number => {
+  const s = r.insert(ts, id, tagSet);
+  if (v !== undefined) r.column('m')[s] = v;
+  return s;
+};
+
+const byKey = (a: Row, b: Row) => (a.ts !== b.ts ? a.ts - b.ts : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+describe('DeviceRing', () => {
+  it('allocates at most 16 rows up front, never more than the capacity', () => {
+    expect(new DeviceRing(100).allocated).toBe(16);
+    expect(new DeviceRing(5).allocated).toBe(5);
+  });
+
+  it('keeps rows in (time, event_id) order whatever order they arrive in', () => {
+    const r = new DeviceRing(10);
+    put(r, 30, 'c');
+    put(r, 10, 'a');
+    put(r, 20, 'b');
+    put(r, 20, 'a');
+    put(r, 40, 'd');
+    put(r, 10, 'b');
+    expect(rows(r).map((x) => `${x.ts}${x.id}`)).toEqual(['10a', '10b', '20a', '20b', '30c', '40d']);
+  });
+
+  it('moves metric values and tag sets with their rows when a late event shifts them', () => {
+    const r = new DeviceRing(10);
+    put(r, 10, 'a', 1, 1);
+    put(r, 30, 'c', 3, 3);
+    put(r, 20, 'b', 2, 2);
+    expect(rows(r, 'm')).toEqual([
+      { ts: 10, id: 'a', tagSet: 1, v: 1 },
+      { ts: 20, id: 'b', tagSet: 2, v: 2 },
+      { ts: 30, id: 'c', tagSet: 3, v: 3 },
+    ]);
+  });
+
+  it('column() creates a metric column that reads NaN for rows that lack the metric', () => {
+    const r = new DeviceRing(4);
+    put(r, 1, 'a');
+    const s = put(r, 2, 'b');
+    r.column('x')[s] = 5;
+    put(r, 3, 'c');
+    const col = r.columns.get('x')!;
+    expect(rows(r).map((_, i) => col[r.slot(i)])).toEqual([NaN, 5, NaN]);
+  });
+
+  it('a new row reads NaN in every existing metric column, even in a reused slot', () => {
+    const r = new DeviceRing(2);
+    put(r, 1, 'a', 7);
+    put(r, 2, 'b', 8);
+    r.dropOldest();
+    put(r, 3, 'c'); // reuses slot of 'a', which held 7
+    expect(rows(r, 'm')).toEqual([
+      { ts: 2, id: 'b', tagSet: 0, v: 8 },
+      { ts: 3, id: 'c', tagSet: 0 },
+    ]);
+  });
+
+  it('grows by doubling up to exactly its capacity', () => {
+    const r = new DeviceRing(40);
+    for (let i = 0; i < 17; i++) put(r, i, `e${i}`, i);
+    expect(r.allocated).toBe(32);
+    for (let i = 17; i < 40; i++) put(r, i, `e${i}`, i);
+    expect(r.allocated).toBe(40);
+    expect(rows(r, 'm').map((x) => x.v)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  });
+
+  it('refuses an insert when full: the caller must evict first', () => {
+    const r = new DeviceRing(2);
+    put(r, 1, 'a');
+    put(r, 2, 'b');
+    expect(() => put(r, 3, 'c')).toThrow(/full/);
+  });
+
+  it('dropOldest forgets the oldest row and wraps around the allocation', () => {
+    const r = new DeviceRing(3);
+    put(r, 1, 'a', 1);
+    put(r, 2, 'b', 2);
+    put(r, 3, 'c', 3);
+    r.dropOldest();
+    put(r, 4, 'd', 4);
+    r.dropOldest();
+    put(r, 0, 'z', 0); // late: sorts before c(3) and d(4)
+    expect(rows(r, 'm').map((x) => [x.ts, x.id, x.v])).toEqual([
+      [0, 'z', 0],
+      [3, 'c', 3],
+      [4, 'd', 4],
+    ]);
+    r.dropOldest();
+    r.dropOldest();
+    r.dropOldest();
+    expect(r.length).toBe(0);
+  });
+
+  it('lowerBound, upperBound and lowerBoundKey answer logical indices', () => {
+    const r = new DeviceRing(8);
+    for (const [ts, id] of [
+      [10, 'a'],
+      [20, 'a'],
+      [20, 'b'],
+      [20, 'c'],
+      [30, 'a'],
+    ] as const)
+      put(r, ts, id);
+    expect(r.lowerBound(20)).toBe(1);
+    expect(r.upperBound(20)).toBe(4);
+    expect(r.lowerBound(5)).toBe(0);
+    expect(r.upperBound(99)).toBe(5);
+    expect(r.lowerBoundKey(20, 'b')).toBe(2);
+    expect(r.lowerBoundKey(20, 'bb')).toBe(3);
+  });
+
+  it('isBeforeOldest compares (time, event_id) with the oldest row', () => {
+    const r = new DeviceRing(4);
+    expect(r.isBeforeOldest(0, 'a')).toBe(false);
+    put(r, 10, 'm');
+    expect(r.isBeforeOldest(9, 'z')).toBe(true);
+    expect(r.isBeforeOldest(10, 'a')).toBe(true);
+    expect(r.isBeforeOldest(10, 'm')).toBe(false);
+    expect(r.isBeforeOldest(10, 'n')).toBe(false);
+    expect(r.isBeforeOldest(11, 'a')).toBe(false);
+  });
+
+  it('bytes counts the time, tag-set and per-metric columns of the allocation', () => {
+    const r = new DeviceRing(4);
+    expect(r.bytes).toBe(4 * 20);
+    put(r, 1, 'a', 1);
+    expect(r.bytes).toBe(4 * 20 + 4 * 8);
+  });
+
+  it('matches a sorted reference under random late inserts and evictions of the oldest', () => {
+    const r = rng(7);
+    const cap = 37;
+    const ring = new DeviceRing(cap);
+    let ref: Row[] = [];
+    for (let step = 0; step < 4000; step++) {
+      if (ref.length === cap || (ref.length > 0 && r() < 0.3)) {
+        ring.dropOldest();
+        ref.shift();
+      }
+      const ts = randInt(r, 0, 500);
+      const id = `e${step}`;
+      const tagSet = randInt(r, 0, 9);
+      const v = r() < 0.5 ? step : undefined;
+      put(ring, ts, id, v, tagSet);
+      const row: Row = { ts, id, tagSet };
+      if (v !== undefined) row.v = v;
+      ref.push(row);
+      ref.sort(byKey);
+    }
+    expect(ring.allocated).toBe(cap);
+    expect(rows(ring, 'm')).toEqual(ref);
+  });
+});

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { BatchBuilder, TaskSchema, unpackBatch } from '../../../src/shard/protocol.js';
+
+describe('BatchBuilder -> finish -> unpackBatch', () => {
+  it('round-trips events columnar: ids, times, metric and tag runs', () => {
+    const b = new BatchBuilder();
+    b.add(0, 'd1', 'e1', 1_736_935_200_123, { cpu: 1.5, mem: -2 }, ['a', 'b']);
+    b.add(3, 'd2', 'e2', -5, {}, []);
+    b.add(7, 'd1', 'e3', 0, { disk: 0.1 }, ['c']);
+    expect(b.length).toBe(3);
+    expect(b.positions).toEqual([0, 3, 7]);
+    const buf = b.finish();
+    expect(buf).toBeInstanceOf(ArrayBuffer);
+    const batch = unpackBatch(buf);
+    expect(batch.deviceIds).toEqual(['d1', 'd2', 'd1']);
+    expect(batch.eventIds).toEqual(['e1', 'e2', 'e3']);
+    expect(batch.ts).toBeInstanceOf(Float64Array);
+    expect(Array.from(batch.ts)).toEqual([1_736_935_200_123, -5, 0]);
+    expect(batch.metricEnds).toBeInstanceOf(Uint32Array);
+    expect(Array.from(batch.metricEnds)).toEqual([2, 2, 3]);
+    expect(batch.metricNames).toEqual(['cpu', 'mem', 'disk']);
+    expect(batch.metricValues).toBeInstanceOf(Float64Array);
+    expect(Array.from(batch.metricValues)).toEqual([1.5, -2, 0.1]);
+    expect(batch.tagEnds).toBeInstanceOf(Uint32Array);
+    expect(Array.from(batch.tagEnds)).toEqual([2, 2, 3]);
+    expect(batch.tags).toEqual(['a', 'b', 'c']);
+  });
+
+  it('unpacks what build() describes', () => {
+    const b = new BatchBuilder();
+    b.add(0, 'd', 'e', 42, { x: 1 }, ['t']);
+    expect(unpackBatch(b.finish())).toEqual(b.build());
+  });
+
+  it('keeps floats bit-exact, including extremes', () => {
+    const values = [0.1, -0, 1e308, -1e-308, Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2];
+    const b = new BatchBuilder();
+    const metrics: Record<string, number> = {};
+    values.forEach((v, i) => (metrics[`m${i}`] = v));
+    b.add(0, 'd', 'e', 8.64e15, metrics, []);
+    const batch = unpackBatch(b.finish());
+    expect(Array.from(batch.metricValues)).toEqual(values);
+    expect(Object.is(batch.metricValues[1], -0)).toBe(true);
+    expect(batch.ts[0]).toBe(8.64e15);
+  });
+
+  it('keeps unicode ids, names and tags, and metric names like __proto__', () => {
+    const b = new BatchBuilder();
+    const metrics = JSON.parse('{"__proto__": 1, "constructor": 2, "température": 3}') as Record<string, number>;
+    b.add(0, 'dév 🚀', 'é"\\', 1, metrics, ['ü', '']);
+    const batch = unpackBatch(b.finish());
+    expect(batch.deviceIds).toEqual(['dév 🚀']);
+    expect(batch.eventIds).toEqual(['é"\\']);
+    expect(batch.metricNames).toEqual(['__proto__', 'constructor', 'température']);
+    expect(batch.tags).toEqual(['ü', '']);
+  });
+
+  it('an empty batch round-trips to empty columns', () => {
+    const batch = unpackBatch(new BatchBuilder().finish());
+    expect(batch.deviceIds).toEqual([]);
+    expect(batch.ts.length).toBe(0);
+    expect(batch.metricEnds.length).toBe(0);
+  });
+
+  it('finish() gives a buffer of its own (transferable without detaching anything else)', () => {
+    const b = new BatchBuilder();
+    b.add(0, 'd', 'e', 1, { x: 1 }, []);
+    const one = b.finish();
+    const two = b.finish();
+    expect(one).not.toBe(two);
+    structuredClone(one, { transfer: [one] });
+    expect(one.byteLength).toBe(0);
+    expect(unpackBatch(two).eventIds).toEqual(['e']);
+  });
+
+  it('round-trips a large batch', () => {
+    const b = new BatchBuilder();
+    for (let i = 0; i < 5000; i++) b.add(i, `d${i % 17}`, `e${i}`, i * 1000, { a: i, b: -i }, i % 2 ? ['x'] : []);
+    const batch = unpackBatch(b.finish());
+    expect(batch.eventIds.length).toBe(5000);
+    expect(batch.metricEnds[4999]).toBe(10_000);
+    expect(batch.tagEnds[4999]).toBe(2500);
+    expect(batch.metricValues[9999]).toBe(-4999);
+  });
+});
+
+describe('TaskSchema', () => {
+  it('accepts every task shape', () => {
+    const tasks = [
+      { op: 'ingest', batch: new BatchBuilder().finish() },
+      { op: 'recent', deviceId: 'd', fromMs: 0, toMs: 1, limit: 10 },
+      { op: 'aggregate', metric: 'cpu', fromMs: 0, toMs: 1, intervalMs: 60_000, maxBuckets: 10 },
+      { op: 'aggregate', metric: 'cpu', deviceId: 'd', fromMs: 0, toMs: 1, intervalMs: 60_000, maxBuckets: 10 },
+      { op: 'search', tags: ['a'], fromMs: 0, toMs: 1, limit: 1 },
+      { op: 'addRule', rule: { id: 1, device_id: 'd', metric: 'm', op: '>=', threshold: 2 } },
+      { op: 'removeRule', id: 1 },
+      { op: 'listRules' },
+      { op: 'stats' },
+    ];
+    for (const t of tasks) expect(TaskSchema.safeParse(t).success, t.op).toBe(true);
+  });
+
+  it('accepts the unbounded ranges (fromMs -Infinity, toMs Infinity) that the routes send when from_time/to_time are absent', () => {
+    for (const t of [
+      { op: 'recent', deviceId: 'd', fromMs: -Infinity, toMs: Infinity, limit: 10 },
+      { op: 'aggregate', metric: 'cpu', fromMs: -Infinity, toMs: Infinity, intervalMs: 60_000, maxBuckets: 10 },
+      { op: 'search', tags: ['a'], fromMs: -Infinity, toMs: Infinity, limit: 1 },
+    ]) {
+      expect(TaskSchema.safeParse(t).success, t.op).toBe(true);
+    }
+  });
+
+  it('refuses unknown ops and malformed tasks', () => {
+    expect(TaskSchema.safeParse({ op: 'drop' }).success).toBe(false);
+    expect(TaskSchema.safeParse({ op: 'aggregate', metric: 'cpu', fromMs: 0, toMs: 1, intervalMs: 0, maxBuckets: 1 }).success).toBe(false);
+    expect(TaskSchema.safeParse({ op: 'addRule', rule: { id: 1, device_id: 'd', metric: 'm', op: '=>', threshold: 2 } }).success).toBe(false);
+  });
+});
