@@ -22,7 +22,7 @@ const port = await new Promise((resolve) => {
   let out = '';
   proc.stdout.on('data', (c) => {
     out += c;
-    const m = /"msg":"listening".*?"port":(\d+)/.exec(out);
+    const m = /"msg":"ready".*?"port":(\d+)/.exec(out);
     if (m) resolve(Number(m[1]));
   });
 });

@@ -1,35 +1,59 @@
-// Wires the service together: shards, the alert stream, the route table and the HTTP server.
-// Built separately from the process entry, so tests can build and close it in-process.
+// Wires the service together: data directory, shards, the alert stream, the route table and the
+// HTTP server. Built separately from the process entry, so tests can build and close it in-process.
+//
+// Start: check the data directory, start the shard threads, listen (so /healthz and /readyz answer
+// at once), let every shard recover (snapshot + log replay; /readyz is 503 meanwhile), then take
+// writes.
+// Stop, in this order: refuse new writes (503) and stop accepting connections; wait for requests
+// in flight; each shard flushes, fsyncs, snapshots and closes its log; end the alert streams; stop
+// the shard threads; release the data directory.
 import type { Config } from './config.js';
 import { buildSchemas } from './api/schemas.js';
-import { buildRoutes } from './http/routes.js';
+import { buildRoutes, type Phase } from './http/routes.js';
 import { createServer, type ServerHooks } from './http/server.js';
 import { AlertStream } from './http/sse.js';
-import { ShardClient } from './shard/client.js';
 import { Webhooks } from './http/webhooks.js';
+import { ShardClient } from './shard/client.js';
+import { prepareDataDir, releaseDataDir, shardDir } from './storage/data-dir.js';
 
 export interface App {
-  /** Starts listening; resolves to the bound port. */
+  /** Starts listening, then recovers; resolves to the bound port once listening. */
   listen(): Promise<number>;
-  /** Stops accepting, ends the alert streams and stops the shards. */
+  /** Resolves once every shard has recovered and writes are taken. */
+  ready: Promise<void>;
+  /** The graceful stop described above. */
   close(): Promise<void>;
 }
 
+export type Log = (level: 'info' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
 export interface AppOptions {
-  log?: (level: 'info' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  log?: Log;
 }
 
-export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+/** Longest a stop waits for requests in flight before closing the shards anyway. */
+const DRAIN_MS_MAX = 10_000;
+
+export function createApp(config: Config, options: AppOptions = {}): App {
   const log = options.log ?? (() => {});
+  prepareDataDir(config.DATA_DIR, config.SHARDS);
   const shards = new ShardClient({
     shards: config.SHARDS,
-    shard: {
+    shard: (index) => ({
+      index,
       limits: {
         ringCapacity: config.RING_CAPACITY,
         rawRetentionMs: config.RAW_RETENTION_MS,
         rollupRetentionMs: config.ROLLUP_RETENTION_MS,
       },
-    },
+      storage: {
+        dir: shardDir(config.DATA_DIR, index),
+        fsync: config.FSYNC,
+        segmentBytesMax: config.SEGMENT_BYTES_MAX,
+        snapshotLogBytes: config.SNAPSHOT_LOG_BYTES,
+        snapshotIntervalMs: config.SNAPSHOT_INTERVAL_MS,
+      },
+    }),
   });
   const stream = new AlertStream({
     replayMax: config.SSE_REPLAY_BUFFER,
@@ -38,7 +62,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     retryMs: config.SSE_RETRY_MS,
   });
   const webhooks = new Webhooks(undefined, (url, why) => log('error', 'alert callback failed', { url, why }));
-  let ready = false;
+  let phase: Phase = 'starting';
   let lastRuleId = 0;
   const schemas = buildSchemas({
     maxIdLength: config.MAX_ID_LENGTH,
@@ -51,31 +75,62 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const hooks: ServerHooks = {
     onError: (err) => log('error', 'unhandled error in a request', { err: String((err as Error)?.stack ?? err) }),
   };
-  const routes = buildRoutes({
-    config,
-    schemas,
-    shards,
-    stream,
-    isReady: () => ready,
-    nextRuleId: () => ++lastRuleId,
-    onCallback: (alerts) => webhooks.deliver(alerts),
-  });
-  const server = createServer(routes, hooks);
+  const server = createServer(
+    buildRoutes({
+      config,
+      schemas,
+      shards,
+      stream,
+      phase: () => phase,
+      nextRuleId: () => ++lastRuleId,
+      onCallback: (alerts) => webhooks.deliver(alerts),
+    }),
+    hooks,
+  );
 
-  // Rule ids continue after the highest one the shards hold.
-  for (const rules of await shards.all<'listRules'>({ op: 'listRules' })) {
-    for (const r of rules) lastRuleId = Math.max(lastRuleId, r.id);
+  let markReady: () => void = () => {};
+  let markFailed: (e: unknown) => void = () => {};
+  const ready = new Promise<void>((resolve, reject) => {
+    markReady = resolve;
+    markFailed = reject;
+  });
+
+  async function recover(): Promise<void> {
+    const started = performance.now();
+    const reports = await shards.all<'open'>({ op: 'open' });
+    // Rule ids continue after the highest one the shards hold.
+    for (const rules of await shards.all<'listRules'>({ op: 'listRules' })) {
+      for (const r of rules) lastRuleId = Math.max(lastRuleId, r.id);
+    }
+    const events = reports.reduce((n, r) => n + r.events, 0);
+    log('info', 'recovered', {
+      seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+      eventsReplayed: events,
+      tornRecords: reports.reduce((n, r) => n + r.torn, 0),
+      corruptSegments: reports.reduce((n, r) => n + r.corrupt, 0),
+    });
+    if (phase === 'starting') phase = 'ready';
   }
-  ready = true;
 
   return {
-    listen: () => server.listen(config.HOST, config.PORT),
+    ready,
+    async listen() {
+      const port = await server.listen(config.HOST, config.PORT);
+      recover().then(markReady, (e: unknown) => markFailed(e));
+      return port;
+    },
     async close() {
-      ready = false;
+      phase = 'stopping';
       server.close();
-      stream.close();
-      webhooks.close();
-      await shards.close();
+      await Promise.race([server.idle(), new Promise((r) => setTimeout(r, DRAIN_MS_MAX).unref())]);
+      try {
+        await shards.all<'close'>({ op: 'close' });
+      } finally {
+        stream.close();
+        webhooks.close();
+        await shards.close();
+        releaseDataDir(config.DATA_DIR);
+      }
     },
   };
 }

@@ -23,6 +23,18 @@ const settings = {
     help: 'worker-thread shards (default: cores - 1, at least 1)',
   },
   FSYNC: { schema: z.enum(['always', 'interval', 'never']).default('always'), help: 'when the log is fsynced' },
+  SEGMENT_BYTES_MAX: {
+    schema: int(1 << 16, 1 << 30).default(64 << 20),
+    help: 'a log segment is closed and a new one started past this size (bytes)',
+  },
+  SNAPSHOT_LOG_BYTES: {
+    schema: int(1 << 16, 1 << 40).default(256 << 20),
+    help: 'a shard snapshots once this many log bytes were written since its last snapshot',
+  },
+  SNAPSHOT_INTERVAL_MS: {
+    schema: int(0, 7 * DAY_MS).default(10 * MINUTE_MS),
+    help: 'a shard with new writes snapshots at least this often (0: only by log size and at shutdown)',
+  },
   RING_CAPACITY: {
     schema: int(1, 10_000_000).default(100_000),
     help: 'raw events kept per device (oldest out first)',

@@ -24,9 +24,25 @@ async function main(): Promise<void> {
     throw e;
   }
   log('info', 'starting', { config });
-  const app = await createApp(config, { log });
+  let app;
+  try {
+    app = createApp(config, { log });
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'DATA_DIR_INVALID') {
+      process.stderr.write(`telemetry-engine: ${(e as Error).message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
   const port = await app.listen();
   log('info', 'listening', { host: config.HOST, port, shards: config.SHARDS });
+  app.ready.then(
+    () => log('info', 'ready', { port }),
+    (e: unknown) => {
+      log('error', 'recovery failed', { err: String((e as Error)?.stack ?? e) });
+      process.exit(1);
+    },
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -11,7 +11,7 @@
 //   its original is held raw; an event too old to be held raw is applied to the rollups only and a
 //   repeat of it is not recognised (documented in the README as the dedup window).
 // Every one of these sets depends only on which events were accepted, not on their arrival order.
-import { AlertRules, satisfies, type FiredAlert } from './alerts.js';
+import { AlertRules, satisfies, type AlertRule, type FiredAlert } from './alerts.js';
 import { BucketAccumulator, type Buckets } from './buckets.js';
 import { DeviceRing } from './ring.js';
 import { MINUTE_MS, MinuteRollup, minuteOf } from './rollups.js';
@@ -46,6 +46,27 @@ export class Device {
     this.ring = new DeviceRing(capacity);
     this.idJson = JSON.stringify(id);
   }
+}
+
+/** One device in a snapshot: its raw rows oldest first, and its rollups. */
+export interface DeviceState {
+  id: string;
+  maxTs: number;
+  rollupHorizonMs: number;
+  ts: Float64Array;
+  ids: string[];
+  tagSets: Uint32Array;
+  columns: [string, Float64Array][];
+  rollups: [string, Float64Array[]][];
+}
+
+/** The whole state of a ShardEngine, for snapshots. Postings and dedup keys are rebuilt from the rows. */
+export interface EngineState {
+  tagSets: string[][];
+  devices: DeviceState[];
+  /** eventsStored, eventsDuplicate, rawEvicted, rollupMinutesEvicted */
+  counters: number[];
+  rules: AlertRule[];
 }
 
 /** Search hits, columnar, in answer order (newest first). */
@@ -281,6 +302,62 @@ export class ShardEngine {
       rawEvicted: this.rawEvicted,
       rollupMinutesEvicted: this.rollupMinutesEvicted,
     };
+  }
+
+  exportState(): EngineState {
+    const devices: DeviceState[] = [];
+    for (const d of this.devices.values()) {
+      const rows = d.ring.exportRows();
+      const rollups: [string, Float64Array[]][] = [];
+      for (const [name, r] of d.rollups) rollups.push([name, r.exportColumns()]);
+      devices.push({ id: d.id, maxTs: d.maxTs, rollupHorizonMs: d.rollupHorizonMs, ...rows, rollups });
+    }
+    return {
+      tagSets: this.tagSets,
+      devices,
+      counters: [this.eventsStored, this.eventsDuplicate, this.rawEvicted, this.rollupMinutesEvicted],
+      rules: this.rules.list(),
+    };
+  }
+
+  /** Replaces this (empty) engine's state with a snapshot's. */
+  importState(s: EngineState): void {
+    if (this.devices.size > 0 || this.tagSets.length > 1) throw new Error('importState: engine is not empty');
+    for (let id = 1; id < s.tagSets.length; id++) {
+      const tags = s.tagSets[id]!;
+      this.tagSets.push(tags);
+      this.tagSetJson.push(JSON.stringify(tags));
+      this.tagSetIds.set(tags.join('\u0000'), id);
+    }
+    for (const ds of s.devices) {
+      const d = new Device(ds.id, this.limits.ringCapacity);
+      d.maxTs = ds.maxTs;
+      d.rollupHorizonMs = ds.rollupHorizonMs;
+      const ring = d.ring;
+      for (let i = 0; i < ds.ts.length; i++) {
+        const ts = ds.ts[i]!;
+        const tagSet = ds.tagSets[i]!;
+        ring.insert(ts, ds.ids[i]!, tagSet);
+        d.ids.add(ds.ids[i]!);
+        for (const tag of this.tagSets[tagSet]!) {
+          let p = d.postings.get(tag);
+          if (p === undefined) {
+            p = new SortedColumns(1);
+            d.postings.set(tag, p);
+          }
+          p.insert(ts);
+        }
+      }
+      // Columns after the rows: growing the ring replaces its column arrays.
+      for (const [name, values] of ds.columns) {
+        const col = ring.column(name);
+        for (let i = 0; i < values.length; i++) col[ring.slot(i)] = values[i]!;
+      }
+      for (const [name, rc] of ds.rollups) d.rollups.set(name, MinuteRollup.fromColumns(rc));
+      this.devices.set(ds.id, d);
+    }
+    [this.eventsStored, this.eventsDuplicate, this.rawEvicted, this.rollupMinutesEvicted] = s.counters as [number, number, number, number];
+    for (const r of s.rules) this.rules.add(r);
   }
 
   /** The JSON object of one raw event, as the API answers it. */

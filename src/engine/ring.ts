@@ -127,6 +127,25 @@ export class DeviceRing {
     if (this.length === 0) this.head = 0;
   }
 
+  /** The rows oldest first, as fresh arrays (for snapshots). */
+  exportRows(): { ts: Float64Array; ids: string[]; tagSets: Uint32Array; columns: [string, Float64Array][] } {
+    const n = this.length;
+    const ts = new Float64Array(n);
+    const ids = new Array<string>(n);
+    const tagSets = new Uint32Array(n);
+    const columns: [string, Float64Array][] = [];
+    for (const [name] of this.columns) columns.push([name, new Float64Array(n)]);
+    const cols = [...this.columns.values()];
+    for (let i = 0; i < n; i++) {
+      const s = this.slot(i);
+      ts[i] = this.ts[s]!;
+      ids[i] = this.ids[s]!;
+      tagSets[i] = this.tagSets[s]!;
+      for (let c = 0; c < cols.length; c++) columns[c]![1][i] = cols[c]![s]!;
+    }
+    return { ts, ids, tagSets, columns };
+  }
+
   /** Bytes of the columns (not counting the event id strings themselves). */
   get bytes(): number {
     const rows = this.ts.length;

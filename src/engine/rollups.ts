@@ -17,7 +17,16 @@ export const minuteOf = (ts: number): number => Math.floor(ts / MINUTE_MS) * MIN
 export type BucketSink = (bucketStartMs: number, count: number, sum: number, min: number, max: number) => void;
 
 export class MinuteRollup {
-  private readonly rows = new SortedColumns(5);
+  constructor(private readonly rows = new SortedColumns(5)) {}
+
+  /** minute start, count, sum, min, max columns (for snapshots). */
+  exportColumns(): Float64Array[] {
+    return this.rows.exportColumns();
+  }
+
+  static fromColumns(cols: readonly Float64Array[]): MinuteRollup {
+    return new MinuteRollup(SortedColumns.fromColumns(cols));
+  }
 
   get minutes(): number {
     return this.rows.length;

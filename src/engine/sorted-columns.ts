@@ -73,6 +73,20 @@ export class SortedColumns {
     if (this.start >= this.end) this.start = this.end = 0;
   }
 
+  /** Copies of the live rows of every column (for snapshots). */
+  exportColumns(): Float64Array[] {
+    return this.cols.map((c) => c.slice(this.start, this.end));
+  }
+
+  /** Rebuilds from exportColumns() output (rows already sorted). */
+  static fromColumns(cols: readonly Float64Array[]): SortedColumns {
+    const rows = Math.max(INITIAL_ROWS, cols[0]?.length ?? 0);
+    const out = new SortedColumns(cols.length, rows);
+    for (let c = 0; c < cols.length; c++) out.cols[c]!.set(cols[c]!);
+    out.end = cols[0]?.length ?? 0;
+    return out;
+  }
+
   /** Bytes held by the allocation. */
   get bytes(): number {
     return this.cols.length * this.cols[0]!.byteLength;

@@ -14,12 +14,15 @@ import { formatIso } from '../time.js';
 import type { Reply, RequestContext, Route } from './server.js';
 import type { AlertStream } from './sse.js';
 
+export type Phase = 'starting' | 'ready' | 'stopping';
+
 export interface RouteDeps {
   config: Config;
   schemas: Schemas;
   shards: ShardClient;
   stream: AlertStream;
-  isReady(): boolean;
+  /** starting: recovering its data; ready; stopping: finishing what is in flight. */
+  phase(): Phase;
   nextRuleId(): number;
   /** Alerts whose rule has a callback_url. */
   onCallback?(alerts: import('../engine/alerts.js').FiredAlert[]): void;
@@ -65,8 +68,22 @@ const range = (from: number | undefined, to: number | undefined) => ({
 export function buildRoutes(d: RouteDeps): Route[] {
   const { config, schemas, shards, stream } = d;
 
+  const notReady = (phase: Phase) =>
+    new ApiError(
+      'NOT_READY',
+      phase === 'starting' ? 'the service is starting (recovering its data); retry shortly' : 'the service is shutting down; retry against its replacement',
+      undefined,
+      { 'Retry-After': '1' },
+    );
+  /** Writes: only when ready. */
   const requireReady = () => {
-    if (!d.isReady()) throw new ApiError('NOT_READY', 'the service is starting (recovering its data); retry shortly', undefined, { 'Retry-After': '1' });
+    const phase = d.phase();
+    if (phase !== 'ready') throw notReady(phase);
+  };
+  /** Reads: once recovery is over (also while stopping). */
+  const requireRecovered = () => {
+    const phase = d.phase();
+    if (phase === 'starting') throw notReady(phase);
   };
 
   /**
@@ -154,6 +171,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
       method: 'get',
       path: '/v1/devices/:device_id/events',
       async handle(ctx) {
+        requireRecovered();
         const q = parseQuery(schemas.recentQuery, ctx.query);
         const deviceId = ctx.params[0]!;
         const { fromMs, toMs } = range(q.from_time, q.to_time);
@@ -165,6 +183,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
       method: 'get',
       path: '/v1/metrics/aggregate',
       async handle(ctx) {
+        requireRecovered();
         const q = parseQuery(schemas.aggregateQuery, ctx.query);
         const { fromMs, toMs } = range(q.from_time, q.to_time);
         const task = { op: 'aggregate' as const, metric: q.metric, fromMs, toMs, intervalMs: q.interval, maxBuckets: config.MAX_BUCKETS };
@@ -191,6 +210,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
       method: 'get',
       path: '/v1/search',
       async handle(ctx) {
+        requireRecovered();
         const q = parseQuery(schemas.searchQuery, ctx.query, ['tag']);
         const { fromMs, toMs } = range(q.from_time, q.to_time);
         const parts = await shards.all<'search'>({ op: 'search', tags: q.tag, fromMs, toMs, limit: q.limit });
@@ -238,6 +258,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
       method: 'get',
       path: '/v1/alerts',
       async handle() {
+        requireRecovered();
         const lists = await shards.all<'listRules'>({ op: 'listRules' });
         return json(JSON.stringify(lists.flat().sort((a, b) => a.id - b.id)));
       },
@@ -277,7 +298,10 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/readyz',
-      handle: () => (d.isReady() ? json('{"status":"ready"}') : json('{"status":"recovering"}', 503)),
+      handle: () => {
+        const phase = d.phase();
+        return phase === 'ready' ? json('{"status":"ready"}') : json(JSON.stringify({ status: phase === 'starting' ? 'recovering' : 'stopping' }), 503);
+      },
     },
   ];
   return routes;

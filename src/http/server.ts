@@ -121,12 +121,24 @@ const NO_BODY: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
 
 export interface Server {
   listen(host: string, port: number): Promise<number>;
+  /** Stops accepting connections; requests in flight go on. */
   close(): void;
+  /** Resolves once no request is in flight (streams excluded). */
+  idle(): Promise<void>;
 }
 
 export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
   const { App, us_listen_socket_close, us_socket_local_port } = uws();
   const app: TemplatedApp = App();
+  let inFlight = 0;
+  let onIdle: (() => void)[] = [];
+  const settle = () => {
+    if (--inFlight === 0 && onIdle.length > 0) {
+      const waiting = onIdle;
+      onIdle = [];
+      for (const fn of waiting) fn();
+    }
+  };
   const patterns = routes.map((r) => ({
     method: r.method,
     regex: new RegExp('^' + r.path.replace(/:[^/]+/g, '[^/]+') + '$'),
@@ -175,12 +187,15 @@ export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
         }
         const out = route.handle(ctx);
         if (out instanceof Promise) {
-          out.then(
-            (reply) => {
-              if (reply) finish(reply);
-            },
-            (e: unknown) => finish(toReply(e, hooks)),
-          );
+          inFlight++;
+          out
+            .then(
+              (reply) => {
+                if (reply) finish(reply);
+              },
+              (e: unknown) => finish(toReply(e, hooks)),
+            )
+            .finally(settle);
         } else if (out) finish(out);
       } catch (e) {
         finish(toReply(e, hooks));
@@ -220,6 +235,10 @@ export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
     close() {
       if (listenSocket) us_listen_socket_close(listenSocket);
       listenSocket = undefined;
+    },
+    idle() {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise((resolve) => onIdle.push(resolve));
     },
   };
 }

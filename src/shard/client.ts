@@ -13,7 +13,8 @@ const TASKS_IN_FLIGHT_PER_SHARD = 32;
 
 export interface ShardClientOptions {
   shards: number;
-  shard: Omit<ShardOptions, 'index'>;
+  /** The options of shard `index` (its engine limits, its own storage directory). */
+  shard(index: number): ShardOptions;
 }
 
 export class ShardClient {
@@ -22,7 +23,7 @@ export class ShardClient {
   constructor(readonly options: ShardClientOptions) {
     const filename = fileURLToPath(new URL('./worker.js', import.meta.url));
     for (let index = 0; index < options.shards; index++) {
-      const workerData: ShardOptions = { ...options.shard, index };
+      const workerData: ShardOptions = options.shard(index);
       this.pools.push(
         new Piscina({
           filename,

@@ -13,6 +13,7 @@ import type { Buckets } from '../engine/buckets.js';
 import type { EngineStats, SearchHits } from '../engine/engine.js';
 import type { WireError } from '../errors.js';
 import { packToArrayBuffer, unpack } from '../codec/msgpack.js';
+import type { RecoveryReport, StoreCounters } from '../storage/store.js';
 
 export interface EventBatch {
   deviceIds: string[];
@@ -74,6 +75,40 @@ export class BatchBuilder {
   }
 }
 
+/** The events of batch whose keep[i] is true, as a batch of their own. */
+export function subsetBatch(batch: EventBatch, keep: (i: number) => boolean): EventBatch {
+  const out: EventBatch = { deviceIds: [], eventIds: [], ts: new Float64Array(0), metricEnds: new Uint32Array(0), metricNames: [], metricValues: new Float64Array(0), tagEnds: new Uint32Array(0), tags: [] };
+  const ts: number[] = [];
+  const metricEnds: number[] = [];
+  const metricValues: number[] = [];
+  const tagEnds: number[] = [];
+  let m = 0;
+  let t = 0;
+  for (let i = 0; i < batch.eventIds.length; i++) {
+    const mEnd = batch.metricEnds[i]!;
+    const tEnd = batch.tagEnds[i]!;
+    if (keep(i)) {
+      out.deviceIds.push(batch.deviceIds[i]!);
+      out.eventIds.push(batch.eventIds[i]!);
+      ts.push(batch.ts[i]!);
+      for (let k = m; k < mEnd; k++) {
+        out.metricNames.push(batch.metricNames[k]!);
+        metricValues.push(batch.metricValues[k]!);
+      }
+      metricEnds.push(out.metricNames.length);
+      for (let k = t; k < tEnd; k++) out.tags.push(batch.tags[k]!);
+      tagEnds.push(out.tags.length);
+    }
+    m = mEnd;
+    t = tEnd;
+  }
+  out.ts = Float64Array.from(ts);
+  out.metricEnds = Uint32Array.from(metricEnds);
+  out.metricValues = Float64Array.from(metricValues);
+  out.tagEnds = Uint32Array.from(tagEnds);
+  return out;
+}
+
 export function unpackBatch(buf: ArrayBuffer): EventBatch {
   return unpack(buf) as EventBatch;
 }
@@ -108,6 +143,8 @@ export const TaskSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('removeRule'), id: z.number().int() }),
   z.object({ op: z.literal('listRules') }),
   z.object({ op: z.literal('stats') }),
+  z.object({ op: z.literal('open') }),
+  z.object({ op: z.literal('close') }),
 ]);
 export type Task = z.infer<typeof TaskSchema>;
 export type TaskOf<K extends Task['op']> = Extract<Task, { op: K }>;
@@ -126,7 +163,15 @@ export interface ResultOf {
   addRule: true;
   removeRule: boolean;
   listRules: AlertRule[];
-  stats: EngineStats;
+  stats: ShardStats;
+  open: RecoveryReport;
+  close: true;
+}
+
+export interface ShardStats {
+  engine: EngineStats;
+  store: StoreCounters | null;
+  failed: string | null;
 }
 
 export type Reply<T> = { ok: true; value: T } | { ok: false; error: WireError };

@@ -1,28 +1,73 @@
-// One shard: the actor that owns a ShardEngine and (from the durability work on) its log. Every task
-// for the devices this shard owns arrives here, one at a time, on the shard's own thread.
-// Plain class: tests drive it without threads.
+// One shard: the actor that owns a ShardEngine and its durable store. Every task for the devices
+// this shard owns arrives here, one at a time, on the shard's own thread. Plain class: tests drive
+// it without threads.
+//
+// A state change is applied to the engine, then its record is appended to the log, and the task is
+// answered only once the log says the record is durable (group commit, see storage/store.ts).
+// Duplicates are decided by the engine before the log, so a duplicate writes nothing.
 import type { FiredAlert } from '../engine/alerts.js';
-import { ShardEngine, type EngineLimits } from '../engine/engine.js';
+import { DUPLICATE, ShardEngine, type EngineLimits, type EngineState } from '../engine/engine.js';
 import { ApiError, toWire } from '../errors.js';
-import { unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type Task } from './protocol.js';
+import type { StorageIO } from '../storage/io.js';
+import { nodeIO } from '../storage/io.js';
+import { decodeRecord, encodeEvents, encodePackedEvents, encodeRuleAdded, encodeRuleRemoved, RecordType } from '../storage/records.js';
+import { ShardStore, type FsyncMode, type Logger } from '../storage/store.js';
+import { subsetBatch, unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
+
+export interface ShardStorageOptions {
+  /** This shard's own directory. */
+  dir: string;
+  fsync: FsyncMode;
+  segmentBytesMax: number;
+  snapshotLogBytes: number;
+  snapshotIntervalMs: number;
+}
 
 export interface ShardOptions {
   index: number;
   limits: EngineLimits;
+  /** Absent: memory only (unit tests). */
+  storage?: ShardStorageOptions;
 }
+
+type Outcome<T> = T | Promise<T>;
 
 export class Shard {
   readonly engine: ShardEngine;
+  readonly store: ShardStore | undefined;
+  private opened = false;
 
-  constructor(readonly options: ShardOptions) {
+  constructor(
+    readonly options: ShardOptions,
+    io: StorageIO = nodeIO,
+    private readonly logger: Logger = () => {},
+  ) {
     this.engine = new ShardEngine(options.limits);
+    this.store = options.storage ? new ShardStore(options.storage, io, () => this.engine.exportState(), logger) : undefined;
   }
 
-  /** Applies a batch of events, in order: the one path by which events change the shard's state. */
+  /** Recovers from the store (snapshot, then log replay). Must run before any other task. */
+  open(): ResultOf['open'] {
+    this.opened = true;
+    if (!this.store) return { snapshotSeq: null, snapshotsSkipped: 0, segments: 0, records: 0, events: 0, torn: 0, corrupt: 0, seconds: 0 };
+    const report = this.store.recover(
+      (state) => this.engine.importState(state as EngineState),
+      (payload) => this.replay(payload),
+    );
+    this.logger('info', 'shard recovered', { shard: this.options.index, ...report });
+    return report;
+  }
+
+  /** Applies a batch of events in order, collecting the alerts they fire (no log: see ingest). */
   applyBatch(batch: EventBatch): IngestResult {
+    const alerts: FiredAlert[] = [];
+    return { statuses: this.applyEvents(batch, alerts), alerts };
+  }
+
+  /** The one path by which events change the shard's state, live or replayed. */
+  private applyEvents(batch: EventBatch, alerts: FiredAlert[] | undefined): Uint8Array {
     const n = batch.eventIds.length;
     const statuses = new Uint8Array(n);
-    const alerts: FiredAlert[] = [];
     const { deviceIds, eventIds, ts, metricEnds, metricNames, metricValues, tagEnds, tags } = batch;
     let m = 0;
     let t = 0;
@@ -33,23 +78,52 @@ export class Shard {
       m = mEnd;
       t = tEnd;
     }
-    return { statuses, alerts };
+    return statuses;
   }
 
-  handle(task: Task): Reply<ResultOf[Task['op']]> {
+  handle(task: Task): Outcome<Reply<ResultOf[Task['op']]>> {
     try {
-      return { ok: true, value: this.dispatch(task) };
+      const out = this.dispatch(task);
+      if (out instanceof Promise) return out.then((value) => ({ ok: true as const, value }), (e: unknown) => this.failure(e));
+      return { ok: true, value: out };
     } catch (e) {
-      if (e instanceof ApiError) return { ok: false, error: toWire(e) };
-      throw e;
+      return this.failure(e);
     }
   }
 
-  private dispatch(task: Task): ResultOf[Task['op']] {
+  stats(): ShardStats {
+    return {
+      engine: this.engine.stats(),
+      store: this.store ? { ...this.store.counters } : null,
+      failed: this.store?.failure?.message ?? null,
+    };
+  }
+
+  private failure(e: unknown): Reply<never> {
+    if (e instanceof ApiError) return { ok: false, error: toWire(e) };
+    if ((e as { code?: unknown })?.code === 'STORAGE_FAILED') {
+      return { ok: false, error: { code: 'SHARD_UNAVAILABLE', message: (e as Error).message } };
+    }
+    throw e;
+  }
+
+  /** Writes are refused once the store failed: nothing could be acknowledged. */
+  private writable(): void {
+    const failed = this.store?.failure;
+    if (failed) throw new ApiError('SHARD_UNAVAILABLE', failed.message);
+    if (!this.opened) throw new ApiError('NOT_READY', `shard ${this.options.index} has not finished recovering`);
+  }
+
+  private durable<T>(record: Uint8Array, value: T): Outcome<T> {
+    if (!this.store) return value;
+    return this.store.append(record).then(() => value);
+  }
+
+  private dispatch(task: Task): Outcome<ResultOf[Task['op']]> {
     const engine = this.engine;
     switch (task.op) {
       case 'ingest':
-        return this.applyBatch(unpackBatch(task.batch));
+        return this.ingest(task.batch);
       case 'recent':
         return engine.recentJson(task.deviceId, task.fromMs, task.toMs, task.limit);
       case 'aggregate':
@@ -57,14 +131,53 @@ export class Shard {
       case 'search':
         return engine.search(task.tags, task.fromMs, task.toMs, task.limit);
       case 'addRule':
+        this.writable();
         engine.rules.add(task.rule);
-        return true;
-      case 'removeRule':
-        return engine.rules.remove(task.id);
+        return this.durable(encodeRuleAdded(task.rule), true as const);
+      case 'removeRule': {
+        this.writable();
+        const removed = engine.rules.remove(task.id);
+        return removed ? this.durable(encodeRuleRemoved(task.id), true) : false;
+      }
       case 'listRules':
         return engine.rules.list();
       case 'stats':
-        return engine.stats();
+        return this.stats();
+      case 'open':
+        return this.open();
+      case 'close':
+        this.store?.close();
+        return true as const;
+    }
+  }
+
+  private ingest(packed: ArrayBuffer): Outcome<IngestResult> {
+    this.writable();
+    const batch = unpackBatch(packed);
+    const result = this.applyBatch(batch);
+    const statuses = result.statuses;
+    if (!this.store) return result;
+    let stored = 0;
+    for (let i = 0; i < statuses.length; i++) if (statuses[i] !== DUPLICATE) stored++;
+    if (stored === 0) return result;
+    const record =
+      stored === statuses.length ? encodePackedEvents(new Uint8Array(packed)) : encodeEvents(subsetBatch(batch, (i) => statuses[i] !== DUPLICATE));
+    return this.durable(record, result);
+  }
+
+  /** Applies one logged record during recovery; returns how many events it held. */
+  private replay(payload: Buffer): number {
+    const rec = decodeRecord(payload);
+    switch (rec.type) {
+      case RecordType.EVENTS:
+        this.applyEvents(rec.batch, undefined);
+        return rec.batch.eventIds.length;
+      case RecordType.RULE_ADDED:
+        this.engine.rules.add(rec.rule);
+        return 0;
+      case RecordType.RULE_REMOVED:
+        this.engine.rules.remove(rec.id);
+        return 0;
     }
   }
 }

@@ -29,7 +29,7 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${out}`)), 20_000);
     const check = () => {
-      const m = /"msg":"listening".*?"port":(\d+)/.exec(out);
+      const m = /"msg":"ready".*?"port":(\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(Number(m[1]));

@@ -1,0 +1,72 @@
+// The data directory: DATA_DIR/telemetry.json records the on-disk format version and the shard
+// count the data was laid out for (devices are placed on shards by hash modulo that count, so
+// reading it with another count would look for devices in the wrong place); DATA_DIR/LOCK keeps a
+// second process off the same data; DATA_DIR/shard-<i>/ holds each shard's log and snapshots.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StorageIO } from './io.js';
+import { nodeIO, writeFileAtomic } from './io.js';
+
+export const DATA_FORMAT_VERSION = 1;
+const META = 'telemetry.json';
+const LOCK = 'LOCK';
+
+export class DataDirError extends Error {
+  readonly code = 'DATA_DIR_INVALID';
+}
+
+export const shardDir = (dataDir: string, index: number): string => join(dataDir, `shard-${index}`);
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Checks (or, when new, records) the format and shard count, and takes the lock. */
+export function prepareDataDir(dataDir: string, shards: number, io: StorageIO = nodeIO): void {
+  try {
+    io.mkdirp(dataDir);
+  } catch (e) {
+    throw new DataDirError(`DATA_DIR ${dataDir} cannot be created: ${(e as Error).message}`);
+  }
+  const lock = join(dataDir, LOCK);
+  if (io.exists(lock)) {
+    const pid = Number(readFileSync(lock, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      throw new DataDirError(`DATA_DIR ${dataDir} is in use by another process (pid ${pid}); stop it first or use another DATA_DIR`);
+    }
+  }
+  writeFileAtomic(io, lock, Buffer.from(`${process.pid}\n`));
+
+  const metaPath = join(dataDir, META);
+  if (io.exists(metaPath)) {
+    let meta: { format?: unknown; shards?: unknown };
+    try {
+      meta = JSON.parse(io.readFile(metaPath).toString('utf8')) as typeof meta;
+    } catch (e) {
+      throw new DataDirError(`${metaPath} is not readable JSON (${(e as Error).message}); it records how the data is laid out, restore it from a backup`);
+    }
+    if (meta.format !== DATA_FORMAT_VERSION) {
+      throw new DataDirError(`DATA_DIR ${dataDir} holds data in format ${String(meta.format)}; this version reads format ${DATA_FORMAT_VERSION}`);
+    }
+    if (meta.shards !== shards) {
+      throw new DataDirError(
+        `DATA_DIR ${dataDir} holds data laid out for SHARDS=${String(meta.shards)}, and this start asks for SHARDS=${shards}: ` +
+          `start with SHARDS=${String(meta.shards)} (re-sharding an existing data directory is not supported yet)`,
+      );
+    }
+    return;
+  }
+  if (io.list(dataDir).some((name) => name.startsWith('shard-'))) {
+    throw new DataDirError(`DATA_DIR ${dataDir} has shard data but no ${META}; restore ${META} rather than guess the shard count`);
+  }
+  writeFileAtomic(io, metaPath, Buffer.from(JSON.stringify({ format: DATA_FORMAT_VERSION, shards }) + '\n'));
+}
+
+export function releaseDataDir(dataDir: string, io: StorageIO = nodeIO): void {
+  io.remove(join(dataDir, LOCK));
+}

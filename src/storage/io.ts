@@ -1,0 +1,72 @@
+// The file operations storage needs, behind one small interface so tests can inject faults (a
+// failing fsync, a full disk, a short write). Synchronous on purpose: each shard runs them on its
+// own thread, and group commit means one write and one fsync cover many requests.
+import * as fs from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export interface StorageIO {
+  mkdirp(dir: string): void;
+  list(dir: string): string[];
+  exists(path: string): boolean;
+  readFile(path: string): Buffer;
+  /** Opens for appending at `size`; creates the file if needed. */
+  openAppend(path: string): number;
+  /** Writes all of buf at position; throws on any failure (ENOSPC, EIO ...). */
+  writeAt(fd: number, buf: Uint8Array, position: number): void;
+  fdatasync(fd: number): void;
+  truncateFd(fd: number, size: number): void;
+  truncate(path: string, size: number): void;
+  close(fd: number): void;
+  size(fd: number): number;
+  rename(from: string, to: string): void;
+  copy(from: string, to: string): void;
+  remove(path: string): void;
+  fsyncDir(dir: string): void;
+}
+
+export const nodeIO: StorageIO = {
+  mkdirp: (dir) => void fs.mkdirSync(dir, { recursive: true }),
+  list: (dir) => fs.readdirSync(dir),
+  exists: (path) => fs.existsSync(path),
+  readFile: (path) => fs.readFileSync(path),
+  openAppend: (path) => fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644),
+  writeAt(fd, buf, position) {
+    let done = 0;
+    while (done < buf.length) {
+      done += fs.writeSync(fd, buf, done, buf.length - done, position + done);
+    }
+  },
+  fdatasync: (fd) => fs.fdatasyncSync(fd),
+  truncateFd: (fd, size) => fs.ftruncateSync(fd, size),
+  truncate: (path, size) => fs.truncateSync(path, size),
+  close: (fd) => fs.closeSync(fd),
+  size: (fd) => fs.fstatSync(fd).size,
+  rename: (from, to) => fs.renameSync(from, to),
+  copy: (from, to) => fs.copyFileSync(from, to),
+  remove: (path) => fs.rmSync(path, { force: true }),
+  fsyncDir(dir) {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+};
+
+/** Writes a whole file so that it is either entirely there or not at all: temp file, fsync, rename, fsync dir. */
+export function writeFileAtomic(io: StorageIO, path: string, data: Uint8Array): void {
+  const tmp = `${path}.tmp`;
+  const fd = io.openAppend(tmp);
+  try {
+    io.truncateFd(fd, 0);
+    io.writeAt(fd, data, 0);
+    io.fdatasync(fd);
+  } finally {
+    io.close(fd);
+  }
+  io.rename(tmp, path);
+  io.fsyncDir(dirname(path));
+}
+
+export const pathIn = join;

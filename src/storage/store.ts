@@ -1,0 +1,314 @@
+// The durable store of one shard: its log segments and snapshots under <DATA_DIR>/shard-<i>/.
+//
+// Group commit: records appended while the shard works through the tasks it has in hand are
+// written together, with one write (and, with FSYNC=always, one fdatasync), on the next turn of
+// the shard's event loop; every task waiting on them is answered after that. So under load one
+// fsync covers many requests, and a lone request waits for one fsync.
+//
+// A failed write or fsync is never retried (an fsync that failed may have dropped dirty pages
+// without saying which: PostgreSQL's lesson). The store stops accepting records, every waiting and
+// later append fails, and the shard answers writes with 503 until the service is restarted and
+// recovers from what is really on disk.
+//
+// Snapshot: flush, rotate to a new segment, write the state as of the end of the closed segment,
+// then keep the newest two snapshots and the segments after the older one, so a damaged newest
+// snapshot still has an older one plus the log to fall back on.
+import { encodeFrame, scanFrames } from './framing.js';
+import type { StorageIO } from './io.js';
+import { pathIn } from './io.js';
+import { listSegments, segmentName, SegmentLog } from './segments.js';
+import { listSnapshots, readSnapshot, removeSnapshot, writeSnapshot } from './snapshots.js';
+
+export type FsyncMode = 'always' | 'interval' | 'never';
+
+export const FSYNC_INTERVAL_MS = 100;
+const SNAPSHOTS_KEPT = 2;
+
+export interface StoreOptions {
+  dir: string;
+  fsync: FsyncMode;
+  segmentBytesMax: number;
+  /** Take a snapshot once this many log bytes were written since the last one. */
+  snapshotLogBytes: number;
+  /** ... or once this long has passed with something written (0: only by bytes and at close). */
+  snapshotIntervalMs: number;
+}
+
+export interface StoreCounters {
+  logBytes: number;
+  fsyncs: number;
+  fsyncSecondsTotal: number;
+  fsyncSecondsMax: number;
+  snapshots: number;
+  snapshotSecondsLast: number;
+  snapshotBytesLast: number;
+  snapshotAtMs: number;
+  tornRecords: number;
+  corruptSegments: number;
+  replaySeconds: number;
+  replayedRecords: number;
+}
+
+export interface RecoveryReport {
+  snapshotSeq: number | null;
+  snapshotsSkipped: number;
+  segments: number;
+  records: number;
+  events: number;
+  torn: number;
+  corrupt: number;
+  seconds: number;
+}
+
+export type Logger = (level: 'info' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export class StorageFailedError extends Error {
+  readonly code = 'STORAGE_FAILED';
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+export class ShardStore {
+  private log: SegmentLog;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private waiters: Waiter[] = [];
+  private flushScheduled = false;
+  private dirty = false;
+  private failed: StorageFailedError | undefined;
+  private bytesSinceSnapshot = 0;
+  private lastSnapshotMs = Date.now();
+  private readonly timers: NodeJS.Timeout[] = [];
+  readonly counters: StoreCounters = {
+    logBytes: 0,
+    fsyncs: 0,
+    fsyncSecondsTotal: 0,
+    fsyncSecondsMax: 0,
+    snapshots: 0,
+    snapshotSecondsLast: 0,
+    snapshotBytesLast: 0,
+    snapshotAtMs: 0,
+    tornRecords: 0,
+    corruptSegments: 0,
+    replaySeconds: 0,
+    replayedRecords: 0,
+  };
+
+  constructor(
+    private readonly options: StoreOptions,
+    private readonly io: StorageIO,
+    private readonly exportState: () => unknown,
+    private readonly logger: Logger = () => {},
+  ) {
+    io.mkdirp(options.dir);
+    this.log = new SegmentLog(options.dir, io, options.segmentBytesMax, options.fsync !== 'never');
+  }
+
+  get failure(): StorageFailedError | undefined {
+    return this.failed;
+  }
+
+  /**
+   * Loads the newest snapshot that checks out and replays the log after it, then opens a fresh
+   * segment for appends. `importState` gets the snapshot's state; `apply` each record's payload
+   * and returns how many events it held.
+   */
+  recover(importState: (state: unknown) => void, apply: (payload: Buffer) => number): RecoveryReport {
+    const started = performance.now();
+    const dir = this.options.dir;
+    const report: RecoveryReport = { snapshotSeq: null, snapshotsSkipped: 0, segments: 0, records: 0, events: 0, torn: 0, corrupt: 0, seconds: 0 };
+    for (const seq of listSnapshots(this.io, dir)) {
+      const snap = readSnapshot(this.io, dir, seq);
+      if (snap.ok) {
+        importState(snap.state);
+        report.snapshotSeq = seq;
+        break;
+      }
+      report.snapshotsSkipped++;
+      this.logger('error', `snapshot ${seq} in ${dir} is damaged (${snap.why}); falling back to an older one or the log`);
+    }
+    const after = report.snapshotSeq ?? 0;
+    const segments = listSegments(this.io, dir).filter((s) => s > after);
+    let lastSeq = Math.max(after, ...listSegments(this.io, dir), 0);
+    let stopped = false;
+    for (let k = 0; k < segments.length; k++) {
+      const seq = segments[k]!;
+      const path = pathIn(dir, segmentName(seq));
+      if (stopped) {
+        // Replay stopped at damage in an earlier segment: what follows is kept aside, not applied.
+        this.io.rename(path, `${path}.after-corrupt`);
+        this.logger('error', `log segment ${path} follows a damaged one and was not replayed; kept as ${path}.after-corrupt`);
+        continue;
+      }
+      const t0 = performance.now();
+      const buf = this.io.readFile(path);
+      const scan = scanFrames(buf);
+      let events = 0;
+      for (const payload of scan.payloads) events += apply(payload);
+      report.segments++;
+      report.records += scan.payloads.length;
+      report.events += events;
+      const secs = (performance.now() - t0) / 1000;
+      this.logger('info', `replayed log segment ${k + 1} of ${segments.length}`, {
+        dir,
+        segment: seq,
+        records: scan.payloads.length,
+        events,
+        eventsPerSec: secs > 0 ? Math.round(events / secs) : events,
+      });
+      if (scan.stop.kind === 'torn') {
+        report.torn++;
+        this.io.truncate(path, scan.validEnd);
+        this.logger('info', `log segment ${path} ended in a torn record at byte ${scan.stop.offset} (${scan.stop.why}); cut off there`);
+      } else if (scan.stop.kind === 'corrupt') {
+        report.corrupt++;
+        const copy = `${path}.corrupt`;
+        this.io.copy(path, copy);
+        this.io.truncate(path, scan.validEnd);
+        stopped = true;
+        this.logger(
+          'error',
+          `log segment ${path} is damaged at byte ${scan.stop.offset} (${scan.stop.why}): replay stopped there with ${report.records} records applied; the damaged segment is kept as ${copy}`,
+        );
+      }
+    }
+    lastSeq = Math.max(lastSeq, ...segments);
+    this.log.start(lastSeq);
+    report.seconds = (performance.now() - started) / 1000;
+    this.counters.tornRecords += report.torn;
+    this.counters.corruptSegments += report.corrupt;
+    this.counters.replaySeconds = report.seconds;
+    this.counters.replayedRecords = report.records;
+    this.startTimers();
+    return report;
+  }
+
+  /** Queues one record; resolves once it is as durable as FSYNC says. */
+  append(payload: Uint8Array): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    const frame = encodeFrame(payload);
+    this.pending.push(frame);
+    this.pendingBytes += frame.length;
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return done;
+  }
+
+  /** Writes (and, per FSYNC, syncs) everything queued, then answers its waiters. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0) return;
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const waiters = this.waiters;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.waiters = [];
+    if (this.failed) {
+      for (const w of waiters) w.reject(this.failed);
+      return;
+    }
+    try {
+      this.log.append(buf);
+      this.counters.logBytes += buf.length;
+      this.bytesSinceSnapshot += buf.length;
+      if (this.options.fsync === 'always') this.sync();
+      else this.dirty = true;
+    } catch (e) {
+      this.fail(e as Error);
+      for (const w of waiters) w.reject(this.failed!);
+      return;
+    }
+    for (const w of waiters) w.resolve();
+    try {
+      if (this.bytesSinceSnapshot >= this.options.snapshotLogBytes) this.snapshot();
+      else if (this.log.full) this.log.rotate();
+    } catch (e) {
+      this.fail(e as Error);
+    }
+  }
+
+  /** Flush, rotate, write the state, prune old snapshots and segments. */
+  snapshot(): void {
+    if (this.failed) return;
+    this.flush();
+    if (this.failed) return;
+    const t0 = performance.now();
+    try {
+      const covers = this.log.rotate();
+      const bytes = writeSnapshot(this.io, this.options.dir, covers, this.exportState());
+      const snaps = listSnapshots(this.io, this.options.dir);
+      for (const old of snaps.slice(SNAPSHOTS_KEPT)) removeSnapshot(this.io, this.options.dir, old);
+      // Segments after the older kept snapshot stay, so it can stand in for a damaged newer one;
+      // with a single snapshot every segment stays.
+      const oldestKept = snaps[SNAPSHOTS_KEPT - 1];
+      if (oldestKept !== undefined) this.log.removeThrough(oldestKept);
+      const secs = (performance.now() - t0) / 1000;
+      this.counters.snapshots++;
+      this.counters.snapshotSecondsLast = secs;
+      this.counters.snapshotBytesLast = bytes;
+      this.counters.snapshotAtMs = Date.now();
+      this.bytesSinceSnapshot = 0;
+      this.lastSnapshotMs = Date.now();
+      this.logger('info', 'snapshot written', { dir: this.options.dir, coversSegment: covers, bytes, seconds: Number(secs.toFixed(3)) });
+    } catch (e) {
+      this.fail(e as Error);
+    }
+  }
+
+  /** Flush, sync, snapshot (if anything changed), close. */
+  close(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+    this.flush();
+    if (!this.failed && this.bytesSinceSnapshot > 0) this.snapshot();
+    try {
+      this.log.close();
+    } catch (e) {
+      this.fail(e as Error);
+    }
+  }
+
+  private sync(): void {
+    const t0 = performance.now();
+    this.log.sync();
+    const secs = (performance.now() - t0) / 1000;
+    this.counters.fsyncs++;
+    this.counters.fsyncSecondsTotal += secs;
+    if (secs > this.counters.fsyncSecondsMax) this.counters.fsyncSecondsMax = secs;
+    this.dirty = false;
+  }
+
+  private fail(e: Error): void {
+    if (this.failed) return;
+    this.failed = new StorageFailedError(`the log in ${this.options.dir} could not be written (${e.message}); this shard no longer accepts writes until the service is restarted`);
+    this.logger('error', this.failed.message);
+  }
+
+  private startTimers(): void {
+    if (this.options.fsync === 'interval') {
+      const t = setInterval(() => {
+        if (!this.dirty || this.failed) return;
+        try {
+          this.sync();
+        } catch (e) {
+          this.fail(e as Error);
+        }
+      }, FSYNC_INTERVAL_MS);
+      t.unref();
+      this.timers.push(t);
+    }
+    if (this.options.snapshotIntervalMs > 0) {
+      const t = setInterval(() => {
+        if (this.bytesSinceSnapshot > 0 && Date.now() - this.lastSnapshotMs >= this.options.snapshotIntervalMs) this.snapshot();
+      }, Math.min(this.options.snapshotIntervalMs, 60_000));
+      t.unref();
+      this.timers.push(t);
+    }
+  }
+}
