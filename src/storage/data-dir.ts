@@ -17,12 +17,18 @@ export class DataDirError extends Error {
 
 export const shardDir = (dataDir: string, index: number): string => join(dataDir, `shard-${index}`);
 
+/** Whether a process with this pid runs (a zombie, killed but not yet reaped, does not). */
 const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): trust kill(0)
   }
 };
 

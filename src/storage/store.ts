@@ -146,6 +146,8 @@ export class ShardStore {
       const t0 = performance.now();
       const buf = this.io.readFile(path);
       const scan = scanFrames(buf);
+      // Replayed bytes are not in any snapshot yet: the next snapshot (at the latest, at shutdown) covers them.
+      this.bytesSinceSnapshot += scan.validEnd;
       let events = 0;
       for (const payload of scan.payloads) events += apply(payload);
       report.segments++;
