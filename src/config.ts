@@ -10,7 +10,11 @@ const DAY_MS = 24 * 60 * MINUTE_MS;
 const int = (min: number, max: number) =>
   z.preprocess(
     (v) => (typeof v === 'string' ? (v.trim() === '' ? NaN : Number(v)) : v),
-    z.number({ error: 'must be a whole number' }).int('must be a whole number').min(min).max(max),
+    z
+      .number({ error: 'must be a whole number' })
+      .int('must be a whole number')
+      .min(min, `must be at least ${min}`)
+      .max(max, `must be at most ${max}`),
   );
 
 /** Each entry: the schema (with its default) and a one-line description for `--help` and the README. */
@@ -28,7 +32,7 @@ const settings = {
     help: 'a log segment is closed and a new one started past this size (bytes)',
   },
   SNAPSHOT_LOG_BYTES: {
-    schema: int(1 << 16, 1 << 40).default(256 << 20),
+    schema: int(1 << 16, 2 ** 40).default(256 << 20),
     help: 'a shard snapshots once this many log bytes were written since its last snapshot',
   },
   SNAPSHOT_INTERVAL_MS: {

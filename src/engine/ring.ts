@@ -29,6 +29,27 @@ export class DeviceRing {
     this.tagSets = new Uint32Array(rows);
   }
 
+  /** A ring holding the given rows (oldest first, already in key order), as exportRows() gives them. */
+  static fromRows(capacity: number, ts: Float64Array, ids: string[], tagSets: Uint32Array, columns: [string, Float64Array][]): DeviceRing {
+    const n = ts.length;
+    if (n > capacity) throw new Error(`DeviceRing.fromRows: ${n} rows exceed capacity ${capacity}`);
+    const ring = new DeviceRing(capacity);
+    const rows = Math.min(capacity, Math.max(INITIAL_ROWS, n));
+    ring.ts = new Float64Array(rows);
+    ring.ts.set(ts);
+    ring.ids = new Array<string>(rows);
+    for (let i = 0; i < n; i++) ring.ids[i] = ids[i]!;
+    ring.tagSets = new Uint32Array(rows);
+    ring.tagSets.set(tagSets);
+    for (const [name, values] of columns) {
+      const col = new Float64Array(rows).fill(NaN);
+      col.set(values);
+      ring.columns.set(name, col);
+    }
+    ring.length = n;
+    return ring;
+  }
+
   get allocated(): number {
     return this.ts.length;
   }

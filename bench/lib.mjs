@@ -1,0 +1,121 @@
+// Shared pieces of the benchmarks: start the built server, generate events, load it with autocannon.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { BatchBuilder } from '../dist/shard/protocol.js';
+import { DATA_FORMAT_VERSION } from '../dist/storage/data-dir.js';
+import { encodeFrame } from '../dist/storage/framing.js';
+import { encodeEvents } from '../dist/storage/records.js';
+import { segmentName } from '../dist/storage/segments.js';
+
+export const DEVICES = 200;
+export const T0 = Date.parse('2025-01-01T00:00:00Z');
+
+export const tempDir = (prefix = 'bench-') => mkdtempSync(join(tmpdir(), prefix));
+
+/** Event number n: 200 devices, 3 metrics, 2 tags, 10 ms apart. */
+export function event(n) {
+  return {
+    event_id: `ev-${n}`,
+    device_id: `dev-${n % DEVICES}`,
+    timeStamp: new Date(T0 + n * 10).toISOString(),
+    metrics: { temp: 20 + (n % 17), cpu: (n % 100) / 100, mem: n % 4096 },
+    tags: [`room:${n % 50}`, `fw:v${n % 3}`],
+  };
+}
+
+/** Starts node dist/main.js; resolves once it logged "ready", with the time that took. */
+export function startServer(env) {
+  const started = performance.now();
+  const proc = spawn(process.execPath, ['dist/main.js'], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let isReady = false;
+  proc.stderr.on('data', (c) => (out += c));
+  return new Promise((resolve, reject) => {
+    const early = (code) => reject(new Error(`server exited with ${code}:\n${out}`));
+    proc.on('exit', early);
+    proc.stdout.on('data', (c) => {
+      out += c;
+      const m = isReady ? null : /"msg":"ready".*?"port":(\d+)/.exec(out);
+      if (m) {
+        isReady = true;
+        proc.off('exit', early);
+        resolve({
+          proc,
+          port: Number(m[1]),
+          readySeconds: (performance.now() - started) / 1000,
+          output: () => out,
+          stop: (signal = 'SIGTERM') => new Promise((r) => {
+            proc.on('exit', (code) => r(code));
+            proc.kill(signal);
+          }),
+        });
+      }
+    });
+  });
+}
+
+/** Pre-generates `requests` JSON batch bodies of `batch` unique events starting at event `from`. */
+export function batchBodies(requests, batch, from = 0) {
+  const bodies = [];
+  for (let k = 0, n = from; k < requests; k++) {
+    const evs = [];
+    for (let i = 0; i < batch; i++, n++) evs.push(event(n));
+    bodies.push(JSON.stringify(evs));
+  }
+  return bodies;
+}
+
+/** Posts every body once over `connections`; checks every event was stored; returns events/s and latency. */
+export async function ingest(port, bodies, batch, connections = 4) {
+  let next = 0;
+  let stored = 0;
+  const started = performance.now();
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/v1/events/batch`,
+    connections,
+    amount: bodies.length,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (r) => ({ ...r, body: bodies[next++ % bodies.length] }),
+        onResponse: (status, body) => {
+          if (status === 200) stored += (body.match(/"stored"/g) ?? []).length;
+        },
+      },
+    ],
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (stored !== bodies.length * batch) throw new Error(`expected ${bodies.length * batch} stored events, got ${stored}`);
+  return { events: stored, eventsPerSec: Math.round(stored / seconds), p50ms: result.latency.p50, p99ms: result.latency.p99, non2xx: result.non2xx };
+}
+
+/**
+ * Writes a one-shard data directory whose log holds events 0..events-1 (the records the server
+ * itself writes, 1,000 events each); returns the log size in bytes.
+ */
+export function writeLog(dataDir, events) {
+  writeFileSync(join(dataDir, 'telemetry.json'), JSON.stringify({ format: DATA_FORMAT_VERSION, shards: 1 }));
+  const dir = join(dataDir, 'shard-0');
+  mkdirSync(dir, { recursive: true });
+  const fd = openSync(join(dir, segmentName(1)), 'w');
+  let bytes = 0;
+  for (let n = 0; n < events; ) {
+    const b = new BatchBuilder();
+    for (let i = 0; i < 1000 && n < events; i++, n++) {
+      const e = event(n);
+      b.add(i, e.device_id, e.event_id, T0 + n * 10, e.metrics, e.tags);
+    }
+    const frame = encodeFrame(encodeEvents(b.build()));
+    writeSync(fd, frame);
+    bytes += frame.length;
+  }
+  closeSync(fd);
+  return bytes;
+}
