@@ -18,17 +18,22 @@ import { crc32 } from 'node:zlib';
 export const FRAME_HEADER_BYTES = 8;
 export const FRAME_BYTES_MAX = 1 << 30;
 
-/** One frame around a payload. */
-export function encodeFrame(payload: Uint8Array): Buffer {
+/** The 8 header bytes of a frame around payload; write them, then the payload, to avoid copying a large one. */
+export function frameHeader(payload: Uint8Array): Buffer {
   if (payload.length < 1 || payload.length > FRAME_BYTES_MAX) {
     throw new RangeError(`frame payload must be 1..${FRAME_BYTES_MAX} bytes, got ${payload.length}`);
   }
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header.writeUInt32LE(payload.length, 0);
+  header.writeUInt32LE(crc32(payload, crc32(header.subarray(0, 4))), 4);
+  return header;
+}
+
+/** One frame around a payload, as one buffer. */
+export function encodeFrame(payload: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
-  out.writeUInt32LE(payload.length, 0);
+  out.set(frameHeader(payload), 0);
   out.set(payload, FRAME_HEADER_BYTES);
-  // crc over length bytes and payload: compute over [0,4) then [8, end)
-  const c = crc32(out.subarray(FRAME_HEADER_BYTES), crc32(out.subarray(0, 4)));
-  out.writeUInt32LE(c, 4);
   return out;
 }
 

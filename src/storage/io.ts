@@ -54,13 +54,17 @@ export const nodeIO: StorageIO = {
   },
 };
 
-/** Writes a whole file so that it is either entirely there or not at all: temp file, fsync, rename, fsync dir. */
-export function writeFileAtomic(io: StorageIO, path: string, data: Uint8Array): void {
+/** Writes a whole file (the chunks in order) so that it is either entirely there or not at all: temp file, fsync, rename, fsync dir. */
+export function writeFileAtomic(io: StorageIO, path: string, ...chunks: Uint8Array[]): void {
   const tmp = `${path}.tmp`;
   const fd = io.openAppend(tmp);
   try {
     io.truncateFd(fd, 0);
-    io.writeAt(fd, data, 0);
+    let at = 0;
+    for (const chunk of chunks) {
+      io.writeAt(fd, chunk, at);
+      at += chunk.length;
+    }
     io.fdatasync(fd);
   } finally {
     io.close(fd);

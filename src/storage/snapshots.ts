@@ -3,7 +3,7 @@
 // A snapshot is written to a temporary file, fsynced, renamed and the directory fsynced, so it is
 // either entirely there or not at all; one that fails its checksum is passed over for an older one.
 import { pack, unpack } from '../codec/msgpack.js';
-import { encodeFrame, scanFrames } from './framing.js';
+import { frameHeader, scanFrames } from './framing.js';
 import type { StorageIO } from './io.js';
 import { pathIn, writeFileAtomic } from './io.js';
 
@@ -24,9 +24,10 @@ export function listSnapshots(io: StorageIO, dir: string): number[] {
 
 /** Writes the snapshot covering segments up to coversSeq; returns its size in bytes. */
 export function writeSnapshot(io: StorageIO, dir: string, coversSeq: number, state: unknown): number {
-  const frame = encodeFrame(pack({ format: SNAPSHOT_FORMAT, coversSeq, state }));
-  writeFileAtomic(io, pathIn(dir, snapshotName(coversSeq)), frame);
-  return frame.length;
+  const payload = pack({ format: SNAPSHOT_FORMAT, coversSeq, state });
+  const header = frameHeader(payload);
+  writeFileAtomic(io, pathIn(dir, snapshotName(coversSeq)), header, payload);
+  return header.length + payload.length;
 }
 
 export type SnapshotRead = { ok: true; state: unknown } | { ok: false; why: string };
