@@ -159,7 +159,8 @@ export class Shard {
     if (!this.store) return result;
     let stored = 0;
     for (let i = 0; i < statuses.length; i++) if (statuses[i] !== DUPLICATE) stored++;
-    if (stored === 0) return result;
+    // All duplicates: nothing to write, but the originals may still be on their way to the disk.
+    if (stored === 0) return this.store.barrier().then(() => result);
     const record =
       stored === statuses.length ? encodePackedEvents(new Uint8Array(packed)) : encodeEvents(subsetBatch(batch, (i) => statuses[i] !== DUPLICATE));
     return this.durable(record, result);

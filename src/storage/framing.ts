@@ -75,6 +75,11 @@ export function scanFrames(buf: Buffer): ScanResult {
     const expected = buf.readUInt32LE(at + 4);
     const actual = crc32(buf.subarray(at + FRAME_HEADER_BYTES, end), crc32(buf.subarray(at, at + 4)));
     if (expected !== actual) {
+      // A header followed by nothing but zeros to the end of the file: the header reached the disk,
+      // the payload never did. That is a crash cutting a write short, not damage.
+      if (allZero(buf, at + FRAME_HEADER_BYTES)) {
+        return { payloads, validEnd: at, stop: { kind: 'torn', offset: at, why: 'frame header without its payload (zeros)' } };
+      }
       return { payloads, validEnd: at, stop: { kind: 'corrupt', offset: at, why: 'checksum mismatch' } };
     }
     payloads.push(buf.subarray(at + FRAME_HEADER_BYTES, end));

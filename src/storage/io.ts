@@ -22,6 +22,8 @@ export interface StorageIO {
   copy(from: string, to: string): void;
   remove(path: string): void;
   fsyncDir(dir: string): void;
+  /** fdatasync a file by path (after truncating it, say). */
+  syncFile(path: string): void;
 }
 
 export const nodeIO: StorageIO = {
@@ -44,6 +46,14 @@ export const nodeIO: StorageIO = {
   rename: (from, to) => fs.renameSync(from, to),
   copy: (from, to) => fs.copyFileSync(from, to),
   remove: (path) => fs.rmSync(path, { force: true }),
+  syncFile(path) {
+    const fd = fs.openSync(path, 'r+');
+    try {
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
   fsyncDir(dir) {
     const fd = fs.openSync(dir, 'r');
     try {

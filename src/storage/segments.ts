@@ -98,9 +98,9 @@ export class SegmentLog {
     return n;
   }
 
-  close(): void {
+  close(sync = true): void {
     if (this.fd >= 0) {
-      this.sync();
+      if (sync) this.sync();
       this.io.close(this.fd);
       this.fd = -1;
     }

@@ -164,12 +164,17 @@ export class ShardStore {
       if (scan.stop.kind === 'torn') {
         report.torn++;
         this.io.truncate(path, scan.validEnd);
+        // The cut must be on disk before anything after it is acknowledged, or a second crash
+        // could bring the damage back and stop a later replay in front of acknowledged records.
+        this.io.syncFile(path);
         this.logger('info', `log segment ${path} ended in a torn record at byte ${scan.stop.offset} (${scan.stop.why}); cut off there`);
       } else if (scan.stop.kind === 'corrupt') {
         report.corrupt++;
         const copy = `${path}.corrupt`;
         this.io.copy(path, copy);
+        this.io.syncFile(copy);
         this.io.truncate(path, scan.validEnd);
+        this.io.syncFile(path);
         stopped = true;
         this.logger(
           'error',
@@ -178,6 +183,7 @@ export class ShardStore {
       }
     }
     lastSeq = Math.max(lastSeq, ...segments);
+    if (report.torn + report.corrupt > 0) this.io.fsyncDir(dir); // the copies and renames above
     this.log.start(lastSeq);
     report.seconds = (performance.now() - started) / 1000;
     this.counters.tornRecords += report.torn;
@@ -200,6 +206,16 @@ export class ShardStore {
       setImmediate(() => this.flush());
     }
     return done;
+  }
+
+  /**
+   * Resolves once everything appended so far is as durable as FSYNC says: an answer that depends
+   * on earlier records (a duplicate of an event still being committed) must not overtake them.
+   */
+  barrier(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.pending.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   /** Writes (and, per FSYNC, syncs) everything queued, then answers its waiters. */
@@ -270,7 +286,8 @@ export class ShardStore {
     this.flush();
     if (!this.failed && this.bytesSinceSnapshot > 0) this.snapshot();
     try {
-      this.log.close();
+      // After a failed write or fsync, never fsync again: close without it.
+      this.log.close(!this.failed);
     } catch (e) {
       this.fail(e as Error);
     }
