@@ -2,7 +2,7 @@
 // count the data was laid out for (devices are placed on shards by hash modulo that count, so
 // reading it with another count would look for devices in the wrong place); DATA_DIR/LOCK keeps a
 // second process off the same data; DATA_DIR/shard-<i>/ holds each shard's log and snapshots.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StorageIO } from './io.js';
 import { nodeIO, writeFileAtomic } from './io.js';
@@ -32,6 +32,34 @@ const alive = (pid: number): boolean => {
   }
 };
 
+/** Creates the lock file exclusively; a lock left by a process that is gone is taken over. */
+function takeLock(lock: string, dataDir: string): void {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(lock, 'wx');
+      try {
+        writeSync(fd, `${process.pid}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new DataDirError(`cannot create ${lock}: ${(e as Error).message}`);
+    }
+    let pid = NaN;
+    try {
+      pid = Number(readFileSync(lock, 'utf8').trim());
+    } catch {
+      // vanished meanwhile: try again
+    }
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      throw new DataDirError(`DATA_DIR ${dataDir} is in use by another process (pid ${pid}); stop it first or use another DATA_DIR`);
+    }
+    rmSync(lock, { force: true });
+  }
+  throw new DataDirError(`could not take ${lock}: another process keeps creating it`);
+}
+
 /** Checks (or, when new, records) the format and shard count, and takes the lock. */
 export function prepareDataDir(dataDir: string, shards: number, io: StorageIO = nodeIO): void {
   try {
@@ -39,14 +67,7 @@ export function prepareDataDir(dataDir: string, shards: number, io: StorageIO = 
   } catch (e) {
     throw new DataDirError(`DATA_DIR ${dataDir} cannot be created: ${(e as Error).message}`);
   }
-  const lock = join(dataDir, LOCK);
-  if (io.exists(lock)) {
-    const pid = Number(readFileSync(lock, 'utf8').trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-      throw new DataDirError(`DATA_DIR ${dataDir} is in use by another process (pid ${pid}); stop it first or use another DATA_DIR`);
-    }
-  }
-  writeFileAtomic(io, lock, Buffer.from(`${process.pid}\n`));
+  takeLock(join(dataDir, LOCK), dataDir);
 
   const metaPath = join(dataDir, META);
   if (io.exists(metaPath)) {
