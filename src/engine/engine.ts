@@ -125,7 +125,13 @@ export class ShardEngine {
   private rawEvicted = 0;
   private rollupMinutesEvicted = 0;
 
-  constructor(readonly limits: EngineLimits) {}
+  constructor(readonly limits: EngineLimits) {
+    // Aggregates read whole minutes from rollups and edges from raw events: that only agrees with
+    // itself when rollups outlive raw events (the configuration enforces it for users).
+    if (limits.rollupRetentionMs < limits.rawRetentionMs) {
+      throw new RangeError(`rollupRetentionMs (${limits.rollupRetentionMs}) must be >= rawRetentionMs (${limits.rawRetentionMs})`);
+    }
+  }
 
   /**
    * Applies one event: the single entry point for state changes from events. Metrics are
