@@ -15,6 +15,8 @@ import { AlertStream } from './http/sse.js';
 import { Webhooks } from './http/webhooks.js';
 import { ShardClient } from './shard/client.js';
 import { prepareDataDir, releaseDataDir, shardDir } from './storage/data-dir.js';
+import { Metrics } from './metrics/metrics.js';
+import { version } from './version.js';
 
 export interface App {
   /** Starts listening, then recovers; resolves to the bound port once listening. */
@@ -37,8 +39,10 @@ const DRAIN_MS_MAX = 10_000;
 export function createApp(config: Config, options: AppOptions = {}): App {
   const log = options.log ?? (() => {});
   prepareDataDir(config.DATA_DIR, config.SHARDS);
+  const metrics = new Metrics(version);
   const shards = new ShardClient({
     shards: config.SHARDS,
+    onTask: (op, seconds) => metrics.observeTask(op, seconds),
     shard: (index) => ({
       index,
       limits: {
@@ -73,6 +77,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     maxQueryLimit: config.MAX_QUERY_LIMIT,
   });
   const hooks: ServerHooks = {
+    onReply: (route, method, status, startedNs) => metrics.observeHttp(route, method, status, Number(process.hrtime.bigint() - startedNs) / 1e9),
     onError: (err) => log('error', 'unhandled error in a request', { err: String((err as Error)?.stack ?? err) }),
   };
   const server = createServer(
@@ -82,6 +87,14 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       shards,
       stream,
       phase: () => phase,
+      metrics,
+      frontNumbers: () => ({
+        sseClients: stream.counters.clients,
+        alertsPublished: stream.counters.alertsPublished,
+        sseClientsDropped: stream.counters.clientsDropped,
+        queueDepth: shards.queueDepths(),
+        webhooks: webhooks.counters,
+      }),
       nextRuleId: () => ++lastRuleId,
       onCallback: (alerts) => webhooks.deliver(alerts),
     }),

@@ -13,6 +13,7 @@ import type { ShardClient } from '../shard/client.js';
 import { formatIso } from '../time.js';
 import type { Reply, RequestContext, Route } from './server.js';
 import type { AlertStream } from './sse.js';
+import type { FrontNumbers, Metrics } from '../metrics/metrics.js';
 
 export type Phase = 'starting' | 'ready' | 'stopping';
 
@@ -24,6 +25,9 @@ export interface RouteDeps {
   /** starting: recovering its data; ready; stopping: finishing what is in flight. */
   phase(): Phase;
   nextRuleId(): number;
+  metrics: Metrics;
+  /** The front's own numbers for /metrics. */
+  frontNumbers(): FrontNumbers;
   /** Alerts whose rule has a callback_url. */
   onCallback?(alerts: import('../engine/alerts.js').FiredAlert[]): void;
 }
@@ -111,6 +115,10 @@ export function buildRoutes(d: RouteDeps): Route[] {
       const b = (builders[s] ??= new BatchBuilder());
       b.add(i, e.device_id, e.event_id, e.timeStamp, e.metrics, e.tags);
     }
+    let invalid = 0;
+    for (const s of statuses) if (typeof s === 'object') invalid++;
+    // A refused batch refuses all its events; a partial one only the invalid ones.
+    if (invalid > 0) d.metrics.countRejected('invalid', partial ? invalid : items.length);
     if (problems.length > 0 && !partial) throw validationError(problems);
     const alerts: import('../engine/alerts.js').FiredAlert[] = [];
     await Promise.all(
@@ -154,6 +162,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
         const items = decodeList(await ctx.body, formatOf(ctx.headers.contentType));
         if (!Array.isArray(items)) throw validationError([issue(['body'], 'a batch must be a JSON array of events', 'list_type')]);
         if (items.length > config.MAX_BATCH_EVENTS) {
+          d.metrics.countRejected('limit', items.length);
           throw validationError([issue(['body'], `a batch holds at most ${config.MAX_BATCH_EVENTS} events (got ${items.length}); split it`, 'too_long')]);
         }
         const { statuses, eventIds } = await ingest(items, partial === 'true' || partial === '1', (i) => ['body', i]);
@@ -288,6 +297,14 @@ export function buildRoutes(d: RouteDeps): Route[] {
           ctx.onAbort = fn;
         });
         return undefined;
+      },
+    },
+    {
+      method: 'get',
+      path: '/metrics',
+      async handle() {
+        const stats = await shards.all<'stats'>({ op: 'stats' });
+        return { status: 200, body: await d.metrics.render(stats, d.frontNumbers()), contentType: d.metrics.contentType };
       },
     },
     {

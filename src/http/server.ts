@@ -48,7 +48,7 @@ export interface Route {
 
 export interface ServerHooks {
   /** Every reply: for access logs and request metrics. */
-  onReply?(route: string, status: number, startedNs: bigint): void;
+  onReply?(route: string, method: string, status: number, startedNs: bigint): void;
   /** Unexpected errors (bugs): logged; the client gets a 500. */
   onError?(err: unknown): void;
 }
@@ -168,7 +168,7 @@ export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
       });
       const finish = (reply: Reply) => {
         writeReply(ctx, reply);
-        hooks.onReply?.(route.path, reply.status, startedNs);
+        hooks.onReply?.(route.path, ctx.method, reply.status, startedNs);
       };
       try {
         for (let i = 0; i < paramCount; i++) {
@@ -215,7 +215,7 @@ export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
         ? { status: 405, body: JSON.stringify({ detail: `Method ${method.toUpperCase()} not allowed; use ${allowed.join(', ')}` }), headers: { Allow: allowed.join(', ') } }
         : { status: 404, body: JSON.stringify({ detail: 'Not Found' }) };
     writeReply({ res, aborted: false }, reply);
-    hooks.onReply?.('unmatched', reply.status, process.hrtime.bigint());
+    hooks.onReply?.('unmatched', method, reply.status, process.hrtime.bigint());
   });
 
   let listenSocket: us_listen_socket | undefined;

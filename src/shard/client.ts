@@ -13,6 +13,8 @@ const TASKS_IN_FLIGHT_PER_SHARD = 32;
 
 export interface ShardClientOptions {
   shards: number;
+  /** Each task's time from sending to answer. */
+  onTask?(op: string, seconds: number): void;
   /** The options of shard `index` (its engine limits, its own storage directory). */
   shard(index: number): ShardOptions;
 }
@@ -49,8 +51,10 @@ export class ShardClient {
 
   async run<K extends Task['op']>(shard: number, task: TaskOf<K>, transferList?: ArrayBuffer[]): Promise<ResultOf[K]> {
     let reply: Reply<ResultOf[K]>;
+    const started = performance.now();
     try {
       reply = (await this.pools[shard]!.run(task, transferList ? { transferList } : {})) as Reply<ResultOf[K]>;
+      this.options.onTask?.(task.op, (performance.now() - started) / 1000);
     } catch (e) {
       throw new ApiError('SHARD_UNAVAILABLE', `shard ${shard} failed: ${(e as Error).message}`, undefined, { 'Retry-After': '1' });
     }
@@ -61,6 +65,11 @@ export class ShardClient {
   /** The same task on every shard; answers in shard order. */
   all<K extends Task['op']>(task: TaskOf<K>): Promise<ResultOf[K][]> {
     return Promise.all(this.pools.map((_, i) => this.run<K>(i, task)));
+  }
+
+  /** Tasks waiting in the front for each shard's thread. */
+  queueDepths(): number[] {
+    return this.pools.map((p) => p.queueSize);
   }
 
   async close(): Promise<void> {

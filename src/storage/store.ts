@@ -13,6 +13,7 @@
 // Snapshot: flush, rotate to a new segment, write the state as of the end of the closed segment,
 // then keep the newest two snapshots and the segments after the older one, so a damaged newest
 // snapshot still has an older one plus the log to fall back on.
+import { emptyHistogram, observe, type HistogramData } from '../metrics/buckets.js';
 import { encodeFrame, scanFrames } from './framing.js';
 import type { StorageIO } from './io.js';
 import { pathIn } from './io.js';
@@ -39,6 +40,7 @@ export interface StoreCounters {
   fsyncs: number;
   fsyncSecondsTotal: number;
   fsyncSecondsMax: number;
+  fsyncSeconds: HistogramData;
   snapshots: number;
   snapshotSecondsLast: number;
   snapshotBytesLast: number;
@@ -87,10 +89,11 @@ export class ShardStore {
     fsyncs: 0,
     fsyncSecondsTotal: 0,
     fsyncSecondsMax: 0,
+    fsyncSeconds: emptyHistogram(),
     snapshots: 0,
     snapshotSecondsLast: 0,
     snapshotBytesLast: 0,
-    snapshotAtMs: 0,
+    snapshotAtMs: Date.now(),
     tornRecords: 0,
     corruptSegments: 0,
     replaySeconds: 0,
@@ -300,6 +303,7 @@ export class ShardStore {
     this.counters.fsyncs++;
     this.counters.fsyncSecondsTotal += secs;
     if (secs > this.counters.fsyncSecondsMax) this.counters.fsyncSecondsMax = secs;
+    observe(this.counters.fsyncSeconds, secs);
     this.dirty = false;
   }
 
