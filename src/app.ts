@@ -9,6 +9,8 @@
 // the shard threads; release the data directory.
 import type { Config } from './config.js';
 import { buildSchemas } from './api/schemas.js';
+import { docsRoutes } from './http/docs.js';
+import { buildOpenApi } from './http/openapi.js';
 import { buildRoutes, type Phase } from './http/routes.js';
 import { createServer, type ServerHooks } from './http/server.js';
 import { AlertStream } from './http/sse.js';
@@ -80,8 +82,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     onReply: (route, method, status, startedNs) => metrics.observeHttp(route, method, status, Number(process.hrtime.bigint() - startedNs) / 1e9),
     onError: (err) => log('error', 'unhandled error in a request', { err: String((err as Error)?.stack ?? err) }),
   };
-  const server = createServer(
-    buildRoutes({
+  const routes = buildRoutes({
       config,
       schemas,
       shards,
@@ -97,9 +98,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       }),
       nextRuleId: () => ++lastRuleId,
       onCallback: (alerts) => webhooks.deliver(alerts),
-    }),
-    hooks,
-  );
+  });
+  const openapi = JSON.stringify(buildOpenApi(routes, version));
+  const server = createServer([...routes, ...docsRoutes(() => openapi)], hooks);
 
   let markReady: () => void = () => {};
   let markFailed: (e: unknown) => void = () => {};

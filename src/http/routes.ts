@@ -1,6 +1,7 @@
 // The route table of the API: method, path, body limit and handler, in one place (the same table
 // will feed the OpenAPI document). Handlers validate at the edge, then route by device hash or
 // scatter to every shard and merge.
+import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { AlertRule } from '../engine/alerts.js';
 import { BucketAccumulator } from '../engine/buckets.js';
@@ -144,6 +145,13 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'post',
       path: '/v1/events',
+      doc: {
+        tag: 'events',
+        summary: 'Ingest one event',
+        description: 'Idempotent by (device_id, event_id): a repeat answers {"status":"duplicate"} and changes nothing.',
+        body: { schema: schemas.event, example: { event_id: 'e001', device_id: 'deviceA', timeStamp: '2025-01-15T10:00:00', metrics: { temp: 34.2, cpu: 0.44 }, tags: ['room:101', 'sensor:v2'] }, contentTypes: ['application/json', 'application/msgpack'] },
+        responses: { 200: { description: 'Stored, or a duplicate', example: { status: 'ok' } } },
+      },
       maxBodyBytes: config.MAX_BODY_BYTES,
       async handle(ctx) {
         requireReady();
@@ -155,6 +163,30 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'post',
       path: '/v1/events/batch',
+      doc: {
+        tag: 'events',
+        summary: 'Ingest a batch of events',
+        description:
+          'A JSON array of events (or NDJSON, or a msgpack array). Answers one status per event, in request order. One invalid event makes the whole batch a 422 and stores nothing, unless ?partial=true.',
+        query: schemas.batchQuery,
+        body: {
+          schema: z.array(schemas.event),
+          example: [
+            { event_id: 'e002', device_id: 'deviceA', timeStamp: '2025-01-15T10:02:00', metrics: { temp: 30 }, tags: ['room:101'] },
+            { event_id: 'e003', device_id: 'deviceA', timeStamp: '2025-01-15T10:03:00', metrics: { temp: 35 }, tags: ['room:102'] },
+          ],
+          contentTypes: ['application/json', 'application/x-ndjson', 'application/msgpack'],
+        },
+        responses: {
+          200: {
+            description: 'One status per event: stored, duplicate, or (with partial=true) invalid with an error',
+            example: [
+              { event_id: 'e002', status: 'stored' },
+              { event_id: 'e003', status: 'duplicate' },
+            ],
+          },
+        },
+      },
       maxBodyBytes: config.MAX_BATCH_BODY_BYTES,
       async handle(ctx) {
         requireReady();
@@ -179,6 +211,13 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/v1/devices/:device_id/events',
+      doc: {
+        tag: 'queries',
+        summary: "A device's recent events, newest first",
+        pathParams: [{ name: 'device_id', description: 'The device' }],
+        query: schemas.recentQuery,
+        responses: { 200: { description: 'Events, newest first ([] for an unknown device)', example: [{ event_id: 'e001', device_id: 'deviceA', timeStamp: '2025-01-15T10:00:00.000Z', metrics: { temp: 34.2, cpu: 0.44 }, tags: ['room:101', 'sensor:v2'] }] } },
+      },
       async handle(ctx) {
         requireRecovered();
         const q = parseQuery(schemas.recentQuery, ctx.query);
@@ -191,6 +230,19 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/v1/metrics/aggregate',
+      doc: {
+        tag: 'queries',
+        summary: 'Aggregate a metric into time buckets',
+        description:
+          'Buckets aligned to the Unix epoch in UTC; non-empty buckets only, ascending. count counts samples of the metric. Without device_id: all devices.',
+        query: schemas.aggregateQuery,
+        responses: {
+          200: {
+            description: 'Buckets',
+            example: [{ bucket: '2025-01-15T10:00:00.000Z', count: 1, sum: 34.2, avg: 34.2, min: 34.2, max: 34.2 }],
+          },
+        },
+      },
       async handle(ctx) {
         requireRecovered();
         const q = parseQuery(schemas.aggregateQuery, ctx.query);
@@ -218,6 +270,12 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/v1/search',
+      doc: {
+        tag: 'queries',
+        summary: 'Events carrying a tag (repeat tag for all of several)',
+        query: schemas.searchQuery,
+        responses: { 200: { description: 'Events of any device, newest first', example: [{ event_id: 'e001', device_id: 'deviceA', timeStamp: '2025-01-15T10:00:00.000Z', metrics: { temp: 34.2, cpu: 0.44 }, tags: ['room:101', 'sensor:v2'] }] } },
+      },
       async handle(ctx) {
         requireRecovered();
         const q = parseQuery(schemas.searchQuery, ctx.query, ['tag']);
@@ -251,6 +309,12 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'post',
       path: '/v1/alerts',
+      doc: {
+        tag: 'alerts',
+        summary: 'Register an alert rule',
+        body: { schema: schemas.alertRule, example: { device_id: 'deviceA', metric: 'temp', op: '>', threshold: 32 } },
+        responses: { 200: { description: 'Registered', example: { status: 'alert registered', id: 1 } } },
+      },
       maxBodyBytes: config.MAX_BODY_BYTES,
       async handle(ctx) {
         requireReady();
@@ -266,6 +330,11 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/v1/alerts',
+      doc: {
+        tag: 'alerts',
+        summary: 'List alert rules',
+        responses: { 200: { description: 'Rules by id', example: [{ id: 1, device_id: 'deviceA', metric: 'temp', op: '>', threshold: 32 }] } },
+      },
       async handle() {
         requireRecovered();
         const lists = await shards.all<'listRules'>({ op: 'listRules' });
@@ -275,6 +344,15 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'del',
       path: '/v1/alerts/:id',
+      doc: {
+        tag: 'alerts',
+        summary: 'Remove an alert rule',
+        pathParams: [{ name: 'id', description: 'The rule id', schema: { type: 'integer', minimum: 1 } }],
+        responses: {
+          200: { description: 'Removed', example: { status: 'alert deleted', id: 1 } },
+          404: { description: 'No such rule', example: { detail: 'no alert rule with id 1' } },
+        },
+      },
       async handle(ctx) {
         requireReady();
         const raw = ctx.params[0]!;
@@ -288,6 +366,24 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/v1/alerts/stream',
+      doc: {
+        tag: 'alerts',
+        summary: 'Alert stream (Server-Sent Events)',
+        description:
+          'One `id:` + `data:` message per alert (no `event:` field, so EventSource.onmessage receives it), a `retry:` hint first, a comment heartbeat every 15 s. Reconnect with the Last-Event-ID header (or ?last_event_id=) to replay the alerts missed since that id from a bounded buffer. A client too slow to keep up is disconnected.',
+        query: z.object({
+          device_id: z.string().optional().describe('Only this device (absent: every device)'),
+          last_event_id: z.string().optional().describe('Replay alerts after this id (the Last-Event-ID header does the same)'),
+        }),
+        responses: {
+          200: {
+            description: 'An endless text/event-stream',
+            contentType: 'text/event-stream',
+            example:
+              'retry: 2000\n\nid: 1795766648446001\ndata: {"device_id":"deviceA","metrics":{"temp":40},"time":"2025-01-15T11:01:00.000Z","event_id":"t002","alert_id":1,"metric":"temp","op":">","threshold":32,"value":40}\n\n',
+          },
+        },
+      },
       handle(ctx) {
         const q = queryObject(ctx.query);
         const deviceId = q.device_id;
@@ -302,6 +398,11 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/metrics',
+      doc: {
+        tag: 'operations',
+        summary: 'Prometheus metrics',
+        responses: { 200: { description: 'Prometheus text exposition', contentType: 'text/plain; version=0.0.4' } },
+      },
       async handle() {
         const stats = await shards.all<'stats'>({ op: 'stats' });
         return { status: 200, body: await d.metrics.render(stats, d.frontNumbers()), contentType: d.metrics.contentType };
@@ -310,11 +411,17 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/healthz',
+      doc: { tag: 'operations', summary: 'Liveness: 200 while the process lives', responses: { 200: { description: 'Alive', example: { status: 'ok' } } } },
       handle: () => json('{"status":"ok"}'),
     },
     {
       method: 'get',
       path: '/readyz',
+      doc: {
+        tag: 'operations',
+        summary: 'Readiness: 200 once recovered, 503 while recovering or stopping',
+        responses: { 200: { description: 'Ready', example: { status: 'ready' } }, 503: { description: 'Recovering or stopping', example: { status: 'recovering' } } },
+      },
       handle: () => {
         const phase = d.phase();
         return phase === 'ready' ? json('{"status":"ready"}') : json(JSON.stringify({ status: phase === 'starting' ? 'recovering' : 'stopping' }), 503);

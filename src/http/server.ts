@@ -3,6 +3,7 @@
 // first), a response is never touched after it was aborted, writes after an await are corked, and
 // body chunks are copied as they arrive, with the byte limit enforced there.
 import { ApiError } from '../errors.js';
+import type { RouteDoc } from './openapi.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from './uws.js';
 import { uws } from './uws.js';
 
@@ -29,7 +30,7 @@ export interface RequestContext {
 
 export interface Reply {
   status: number;
-  body: string;
+  body: string | Buffer;
   contentType?: string;
   headers?: Record<string, string>;
   /** Close the connection after answering (the rest of an oversized body is not read). */
@@ -42,6 +43,8 @@ export interface Route {
   path: string;
   /** Largest accepted body in bytes (POST routes). */
   maxBodyBytes?: number;
+  /** What the route is for, for the OpenAPI document (undocumented routes are left out). */
+  doc?: RouteDoc;
   /** Returns a reply, or undefined when the handler took the response over (SSE). */
   handle(ctx: RequestContext): Promise<Reply | undefined> | Reply | undefined;
 }

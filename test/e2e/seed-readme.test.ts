@@ -216,4 +216,10 @@ describe('seed README curls, in order', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(sse!.dataFrames).toHaveLength(1);
   });
+
+  it('the docs URL of the README answers (GET /docs)', async () => {
+    const res = await fetch(`${base}/docs`);
+    expect(res.status).toBe(200);
+    await res.text();
+  });
 });
