@@ -41,7 +41,8 @@ export function startServer(env) {
     proc.on('exit', early);
     proc.stdout.on('data', (c) => {
       out += c;
-      const m = isReady ? null : /"msg":"ready".*?"port":(\d+)/.exec(out);
+      const line = isReady ? undefined : out.split('\n').find((l) => l.includes('"msg":"ready"'));
+      const m = line === undefined ? null : [line, JSON.parse(line).port];
       if (m) {
         isReady = true;
         proc.off('exit', early);

@@ -29,7 +29,7 @@ export interface App {
   close(): Promise<void>;
 }
 
-export type Log = (level: 'info' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+import type { Log } from './log.js';
 
 export interface AppOptions {
   log?: Log;
@@ -47,6 +47,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     onTask: (op, seconds) => metrics.observeTask(op, seconds),
     shard: (index) => ({
       index,
+      logLevel: config.LOG_LEVEL,
       limits: {
         ringCapacity: config.RING_CAPACITY,
         rawRetentionMs: config.RAW_RETENTION_MS,
@@ -79,7 +80,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     maxQueryLimit: config.MAX_QUERY_LIMIT,
   });
   const hooks: ServerHooks = {
-    onReply: (route, method, status, startedNs) => metrics.observeHttp(route, method, status, Number(process.hrtime.bigint() - startedNs) / 1e9),
+    onReply: (route, method, status, startedNs) => {
+      const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9;
+      metrics.observeHttp(route, method, status, seconds);
+      if (config.ACCESS_LOG) log('info', 'request', { route, method, status, ms: Number((seconds * 1000).toFixed(3)) });
+    },
     onError: (err) => log('error', 'unhandled error in a request', { err: String((err as Error)?.stack ?? err) }),
   };
   const routes = buildRoutes({

@@ -67,6 +67,14 @@ const settings = {
     schema: int(1, 10_000_000).default(100_000),
     help: 'most non-empty buckets one aggregate answers (past it: 422, widen the interval)',
   },
+  LOG_LEVEL: {
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    help: 'least severe log level written',
+  },
+  ACCESS_LOG: {
+    schema: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
+    help: 'one log line per HTTP request (true/false)',
+  },
   SSE_REPLAY_BUFFER: {
     schema: int(0, 10_000_000).default(10_000),
     help: 'alerts kept for Last-Event-ID replay',

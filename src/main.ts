@@ -1,12 +1,10 @@
 // Process entry: configuration, the app, listening, and shutdown on signals. Nothing else.
 import { createApp } from './app.js';
 import { ConfigError, helpText, loadConfig } from './config.js';
+import { createLog, type Log } from './log.js';
 
-const log = (level: 'info' | 'error', msg: string, fields: Record<string, unknown> = {}) => {
-  const line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields });
-  if (level === 'error') process.stderr.write(line + '\n');
-  else process.stdout.write(line + '\n');
-};
+let log: Log = createLog('info');
+
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -23,6 +21,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  log = createLog(config.LOG_LEVEL);
   log('info', 'starting', { config });
   let app;
   try {

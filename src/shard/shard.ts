@@ -28,6 +28,7 @@ export interface ShardOptions {
   limits: EngineLimits;
   /** Absent: memory only (unit tests). */
   storage?: ShardStorageOptions;
+  logLevel?: string;
 }
 
 type Outcome<T> = T | Promise<T>;
@@ -54,7 +55,7 @@ export class Shard {
       (state) => this.engine.importState(state as EngineState),
       (payload) => this.replay(payload),
     );
-    this.logger('info', 'shard recovered', { shard: this.options.index, ...report });
+    this.logger('info', 'shard recovered', { ...report });
     return report;
   }
 

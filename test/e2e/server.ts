@@ -29,10 +29,10 @@ export async function startServer(env: Record<string, string> = {}, opts: { data
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${out}`)), 20_000);
     const check = () => {
-      const m = /"msg":"ready".*?"port":(\d+)/.exec(out);
-      if (m) {
+      const line = out.split('\n').find((l) => l.includes('"msg":"ready"'));
+      if (line) {
         clearTimeout(timer);
-        resolve(Number(m[1]));
+        resolve((JSON.parse(line) as { port: number }).port);
       }
     };
     proc.stdout!.on('data', check);

@@ -1,0 +1,17 @@
+// Structured JSON logs (pino), one line per event, to stdout. `npm run dev` pipes them through
+// pino-pretty for people reading a terminal. The same small Log signature is handed to every
+// module that logs, so none of them depends on pino.
+import pino from 'pino';
+
+export type LogLevel = 'info' | 'error';
+export type Log = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
+
+export function createLog(level: string, base: Record<string, unknown> = {}): Log {
+  const logger = pino({
+    level,
+    base: { pid: process.pid, ...base },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  });
+  return (lvl, msg, fields = {}) => logger[lvl](fields, msg);
+}
