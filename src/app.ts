@@ -117,10 +117,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   async function recover(): Promise<void> {
     const started = performance.now();
     const reports = await shards.all<'open'>({ op: 'open' });
-    // Rule ids continue after the highest one the shards hold.
-    for (const rules of await shards.all<'listRules'>({ op: 'listRules' })) {
-      for (const r of rules) lastRuleId = Math.max(lastRuleId, r.id);
-    }
+    // Rule ids continue after the highest one ever used (deleted rules included).
+    for (const s of await shards.all<'stats'>({ op: 'stats' })) lastRuleId = Math.max(lastRuleId, s.engine.ruleIdMax);
     const events = reports.reduce((n, r) => n + r.events, 0);
     log('info', 'recovered', {
       seconds: Number(((performance.now() - started) / 1000).toFixed(3)),

@@ -47,12 +47,15 @@ export function satisfies(op: AlertOp, value: number, threshold: number): boolea
 export class AlertRules {
   private readonly byDevice = new Map<string, AlertRule[]>();
   private readonly byId = new Map<number, AlertRule>();
+  /** The highest id ever added, removed ones included: an id is never handed out twice. */
+  idMax = 0;
 
   get size(): number {
     return this.byId.size;
   }
 
   add(rule: AlertRule): void {
+    if (rule.id > this.idMax) this.idMax = rule.id;
     this.remove(rule.id);
     this.byId.set(rule.id, rule);
     const list = this.byDevice.get(rule.device_id);

@@ -71,6 +71,7 @@ export interface EngineState {
   /** eventsStored, eventsDuplicate, rawEvicted, rollupMinutesEvicted */
   counters: number[];
   rules: AlertRule[];
+  ruleIdMax?: number;
 }
 
 /** Search hits, columnar, in answer order (newest first). */
@@ -91,6 +92,8 @@ export interface EngineStats {
   postingsLists: number;
   postingsEntries: number;
   alertRules: number;
+  /** Highest alert rule id this shard ever held. */
+  ruleIdMax: number;
   tagSets: number;
   eventsStored: number;
   eventsDuplicate: number;
@@ -306,6 +309,7 @@ export class ShardEngine {
       postingsLists,
       postingsEntries,
       alertRules: this.rules.size,
+      ruleIdMax: this.rules.idMax,
       tagSets: this.tagSets.length,
       eventsStored: this.eventsStored,
       eventsDuplicate: this.eventsDuplicate,
@@ -327,6 +331,7 @@ export class ShardEngine {
       devices,
       counters: [this.eventsStored, this.eventsDuplicate, this.rawEvicted, this.rollupMinutesEvicted],
       rules: this.rules.list(),
+      ruleIdMax: this.rules.idMax,
     };
   }
 
@@ -360,6 +365,7 @@ export class ShardEngine {
     }
     [this.eventsStored, this.eventsDuplicate, this.rawEvicted, this.rollupMinutesEvicted] = s.counters as [number, number, number, number];
     for (const r of s.rules) this.rules.add(r);
+    this.rules.idMax = Math.max(this.rules.idMax, s.ruleIdMax ?? 0);
   }
 
   /** The JSON object of one raw event, as the API answers it. */

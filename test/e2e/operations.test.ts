@@ -71,7 +71,7 @@ describe('GET /openapi.json', () => {
     const doc = (await r.json()) as { openapi: string; paths: Record<string, Record<string, { parameters?: { name: string }[] }>> };
     expect(doc.openapi).toBe('3.1.0');
     const validator = new Validator();
-    const result = await validator.validate(doc as unknown as object);
+    const result = await validator.validate(doc as unknown as Parameters<Validator["validate"]>[0]);
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
     const params = (path: string, method: string) => (doc.paths[path]?.[method]?.parameters ?? []).map((p) => p.name).sort();
