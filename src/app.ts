@@ -133,7 +133,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     ready,
     async listen() {
       const port = await server.listen(config.HOST, config.PORT);
-      recover().then(markReady, (e: unknown) => markFailed(e));
+      recover().then(markReady, (e: unknown) => {
+        // A stop during recovery ends the shards under it: that is the stop, not a failure.
+        if (phase === 'stopping') markReady();
+        else markFailed(e);
+      });
       return port;
     },
     async close() {

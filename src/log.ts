@@ -1,4 +1,4 @@
-// Structured JSON logs (pino), one line per event, to stdout. `npm run dev` pipes them through
+// Structured JSON logs (pino), one line per happening, to stdout. `npm run dev` pipes them through
 // pino-pretty for people reading a terminal. The same small Log signature is handed to every
 // module that logs, so none of them depends on pino.
 import pino from 'pino';
@@ -12,6 +12,10 @@ export function createLog(level: string, base: Record<string, unknown> = {}): Lo
     base: { pid: process.pid, ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-  });
+  },
+  // Synchronous: lines are few (never per event), and none may be lost when the process exits or a
+  // shard thread is ended right after writing one.
+  pino.destination({ dest: 1, sync: true }),
+  );
   return (lvl, msg, fields = {}) => logger[lvl](fields, msg);
 }

@@ -33,17 +33,19 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  let stopping = false;
   const port = await app.listen();
   log('info', 'listening', { host: config.HOST, port, shards: config.SHARDS });
   app.ready.then(
-    () => log('info', 'ready', { port }),
+    () => {
+      if (!stopping) log('info', 'ready', { port });
+    },
     (e: unknown) => {
       log('error', 'recovery failed', { err: String((e as Error)?.stack ?? e) });
       process.exit(1);
     },
   );
 
-  let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
       log('info', 'second signal: exiting now', { signal });
