@@ -11,6 +11,7 @@ import { ApiError, toWire } from '../errors.js';
 import type { StorageIO } from '../storage/io.js';
 import { nodeIO } from '../storage/io.js';
 import { decodeRecord, encodeEvents, encodePackedEvents, encodeRuleAdded, encodeRuleRemoved, RecordType } from '../storage/records.js';
+import { SnapshotWriterThread } from '../storage/snapshot-writer.js';
 import { ShardStore, type FsyncMode, type Logger } from '../storage/store.js';
 import { subsetBatch, unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
 
@@ -37,14 +38,21 @@ export class Shard {
   readonly engine: ShardEngine;
   readonly store: ShardStore | undefined;
   private opened = false;
+  private readonly snapshotWriter: SnapshotWriterThread | undefined;
 
+  /** `backgroundSnapshots`: write scheduled snapshots on a thread of their own (real disks only). */
   constructor(
     readonly options: ShardOptions,
     io: StorageIO = nodeIO,
     private readonly logger: Logger = () => {},
+    backgroundSnapshots = false,
   ) {
     this.engine = new ShardEngine(options.limits);
-    this.store = options.storage ? new ShardStore(options.storage, io, () => this.engine.exportState(), logger) : undefined;
+    if (backgroundSnapshots && options.storage) this.snapshotWriter = new SnapshotWriterThread();
+    const writer = this.snapshotWriter;
+    this.store = options.storage
+      ? new ShardStore(options.storage, io, () => this.engine.exportState(), logger, writer ? (dir, seq, state) => writer.write(dir, seq, state) : undefined)
+      : undefined;
   }
 
   /** Recovers from the store (snapshot, then log replay). Must run before any other task. */
@@ -57,6 +65,12 @@ export class Shard {
     );
     this.logger('info', 'shard recovered', { ...report });
     return report;
+  }
+
+  private async close(): Promise<true> {
+    await this.store?.close();
+    await this.snapshotWriter?.close();
+    return true;
   }
 
   /** Applies a batch of events in order, collecting the alerts they fire (no log: see ingest). */
@@ -147,8 +161,7 @@ export class Shard {
       case 'open':
         return this.open();
       case 'close':
-        this.store?.close();
-        return true as const;
+        return this.close();
     }
   }
 

@@ -6,7 +6,7 @@ import type { Task } from './protocol.js';
 import { Shard, type ShardOptions } from './shard.js';
 
 const options = workerData as ShardOptions;
-const shard = new Shard(options, nodeIO, createLog(options.logLevel ?? 'info', { shard: options.index }));
+const shard = new Shard(options, nodeIO, createLog(options.logLevel ?? 'info', { shard: options.index }), true);
 
 export default function handle(task: Task) {
   return shard.handle(task);

@@ -64,6 +64,9 @@ export interface RecoveryReport {
 
 export type Logger = (level: 'info' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
+/** Writes a snapshot elsewhere (another thread); resolves to its size in bytes. */
+export type BackgroundSnapshotWriter = (dir: string, coversSeq: number, state: unknown) => Promise<number>;
+
 export class StorageFailedError extends Error {
   readonly code = 'STORAGE_FAILED';
 }
@@ -84,6 +87,7 @@ export class ShardStore {
   private bytesSinceSnapshot = 0;
   private lastSnapshotMs = Date.now();
   private readonly timers: NodeJS.Timeout[] = [];
+  private snapshotInFlight: Promise<void> | undefined;
   readonly counters: StoreCounters = {
     logBytes: 0,
     fsyncs: 0,
@@ -105,6 +109,7 @@ export class ShardStore {
     private readonly io: StorageIO,
     private readonly exportState: () => unknown,
     private readonly logger: Logger = () => {},
+    private readonly backgroundWriter?: BackgroundSnapshotWriter,
   ) {
     io.mkdirp(options.dir);
     this.log = new SegmentLog(options.dir, io, options.segmentBytesMax, options.fsync !== 'never');
@@ -247,11 +252,75 @@ export class ShardStore {
     }
     for (const w of waiters) w.resolve();
     try {
-      if (this.bytesSinceSnapshot >= this.options.snapshotLogBytes) this.snapshot();
+      if (this.bytesSinceSnapshot >= this.options.snapshotLogBytes) this.requestSnapshot();
       else if (this.log.full) this.log.rotate();
     } catch (e) {
       this.fail(e as Error);
     }
+  }
+
+  /** A scheduled snapshot: on the writer thread when there is one, so ingestion pauses only for the state copy. */
+  requestSnapshot(): void {
+    if (this.backgroundWriter) this.snapshotInBackground(this.backgroundWriter);
+    else this.snapshot();
+  }
+
+  private snapshotInBackground(writer: BackgroundSnapshotWriter): void {
+    if (this.failed || this.snapshotInFlight) return;
+    this.flush();
+    if (this.failed) return;
+    const t0 = performance.now();
+    let covers: number;
+    let state: unknown;
+    const bytesBefore = this.bytesSinceSnapshot;
+    try {
+      covers = this.log.rotate();
+      state = this.exportState();
+    } catch (e) {
+      this.fail(e as Error);
+      return;
+    }
+    const copySecs = (performance.now() - t0) / 1000;
+    this.bytesSinceSnapshot = 0;
+    this.snapshotInFlight = writer(this.options.dir, covers, state).then(
+      (bytes) => {
+        this.snapshotInFlight = undefined;
+        try {
+          this.snapshotWritten(covers, bytes, t0, copySecs);
+        } catch (e) {
+          this.fail(e as Error);
+        }
+      },
+      (e: unknown) => {
+        this.snapshotInFlight = undefined;
+        // The log still holds everything: a failed snapshot costs a longer replay, not data.
+        this.bytesSinceSnapshot += bytesBefore;
+        this.logger('error', `snapshot of ${this.options.dir} failed (${(e as Error).message}); the log still has everything, will try again`);
+      },
+    );
+  }
+
+  /** After a snapshot file is in place: prune what it makes unnecessary, count it. */
+  private snapshotWritten(covers: number, bytes: number, t0: number, pausedSecs: number): void {
+    const snaps = listSnapshots(this.io, this.options.dir);
+    for (const old of snaps.slice(SNAPSHOTS_KEPT)) removeSnapshot(this.io, this.options.dir, old);
+    // Segments after the older kept snapshot stay, so it can stand in for a damaged newer one;
+    // with a single snapshot every segment stays.
+    const oldestKept = snaps[SNAPSHOTS_KEPT - 1];
+    if (oldestKept !== undefined) this.log.removeThrough(oldestKept);
+    const secs = (performance.now() - t0) / 1000;
+    this.counters.snapshots++;
+    this.counters.snapshotSecondsLast = secs;
+    this.counters.snapshotBytesLast = bytes;
+    this.counters.snapshotAtMs = Date.now();
+    this.lastSnapshotMs = Date.now();
+    this.logger('info', 'snapshot written', {
+      dir: this.options.dir,
+      coversSegment: covers,
+      bytes,
+      seconds: Number(secs.toFixed(3)),
+      ingestPausedSeconds: Number(pausedSecs.toFixed(3)),
+    });
   }
 
   /** Flush, rotate, write the state, prune old snapshots and segments. */
@@ -263,29 +332,19 @@ export class ShardStore {
     try {
       const covers = this.log.rotate();
       const bytes = writeSnapshot(this.io, this.options.dir, covers, this.exportState());
-      const snaps = listSnapshots(this.io, this.options.dir);
-      for (const old of snaps.slice(SNAPSHOTS_KEPT)) removeSnapshot(this.io, this.options.dir, old);
-      // Segments after the older kept snapshot stay, so it can stand in for a damaged newer one;
-      // with a single snapshot every segment stays.
-      const oldestKept = snaps[SNAPSHOTS_KEPT - 1];
-      if (oldestKept !== undefined) this.log.removeThrough(oldestKept);
-      const secs = (performance.now() - t0) / 1000;
-      this.counters.snapshots++;
-      this.counters.snapshotSecondsLast = secs;
-      this.counters.snapshotBytesLast = bytes;
-      this.counters.snapshotAtMs = Date.now();
       this.bytesSinceSnapshot = 0;
-      this.lastSnapshotMs = Date.now();
-      this.logger('info', 'snapshot written', { dir: this.options.dir, coversSegment: covers, bytes, seconds: Number(secs.toFixed(3)) });
+      const secs = (performance.now() - t0) / 1000;
+      this.snapshotWritten(covers, bytes, t0, secs);
     } catch (e) {
       this.fail(e as Error);
     }
   }
 
-  /** Flush, sync, snapshot (if anything changed), close. */
-  close(): void {
+  /** Waits for a snapshot being written, then flushes, syncs, snapshots (if anything changed) and closes. */
+  async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
+    if (this.snapshotInFlight) await this.snapshotInFlight;
     this.flush();
     if (!this.failed && this.bytesSinceSnapshot > 0) this.snapshot();
     try {
@@ -328,7 +387,7 @@ export class ShardStore {
     }
     if (this.options.snapshotIntervalMs > 0) {
       const t = setInterval(() => {
-        if (this.bytesSinceSnapshot > 0 && Date.now() - this.lastSnapshotMs >= this.options.snapshotIntervalMs) this.snapshot();
+        if (this.bytesSinceSnapshot > 0 && Date.now() - this.lastSnapshotMs >= this.options.snapshotIntervalMs) this.requestSnapshot();
       }, Math.min(this.options.snapshotIntervalMs, 60_000));
       t.unref();
       this.timers.push(t);

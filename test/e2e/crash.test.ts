@@ -17,7 +17,8 @@ import { killHard, Ledger, resendAcked, rng, startLoad, verifyState } from './cr
 
 const ROUNDS = Math.max(1, Number(process.env.CRASH_ROUNDS ?? 3) || 3);
 const SEED = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
-const ENV = { SHARDS: '2', FSYNC: 'always' };
+// Small snapshot and segment thresholds, so background snapshots and segment rotation happen (and get killed) mid-load.
+const ENV = { SHARDS: '2', FSYNC: 'always', SNAPSHOT_LOG_BYTES: '65536', SEGMENT_BYTES_MAX: '65536' };
 const DEVICES = Array.from({ length: 50 }, (_, i) => `crash-dev-${i}`);
 /** Per loader; 4 loaders for at most 1.5 s keeps a 30-round run under ~2,500 events per device. */
 const EVENTS_PER_SECOND = 600;

@@ -158,7 +158,7 @@ class Run {
         await this.settle();
         return;
       case 'restart': {
-        const r = this.shard.handle({ op: 'close' });
+        const r = await this.shard.handle({ op: 'close' });
         expect(r).toEqual({ ok: true, value: true });
         await this.settle();
         expect(this.shard.store!.failure).toBeUndefined();
