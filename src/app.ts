@@ -12,7 +12,8 @@ import { buildSchemas } from './api/schemas.js';
 import { docsRoutes } from './http/docs.js';
 import { buildOpenApi } from './http/openapi.js';
 import { buildRoutes, type Phase } from './http/routes.js';
-import { createServer, type ServerHooks } from './http/server.js';
+import { makeAuthorizer } from './http/auth.js';
+import { createServer, type Route, type ServerHooks, type ServerOptions } from './http/server.js';
 import { AlertStream } from './http/sse.js';
 import { Webhooks } from './http/webhooks.js';
 import { ShardClient } from './shard/client.js';
@@ -45,9 +46,17 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const shards = new ShardClient({
     shards: config.SHARDS,
     onTask: (op, seconds) => metrics.observeTask(op, seconds),
+    queueMax: config.SHARD_QUEUE_MAX,
+    onOverload: () => metrics.countRefused('overload'),
+    onThreadError: (shard, err) => {
+      metrics.countThreadRestart(shard);
+      log('error', 'a shard thread died; a new one recovers from the log and snapshots', { shard, err: String(err?.stack ?? err) });
+    },
     shard: (index) => ({
       index,
       logLevel: config.LOG_LEVEL,
+      maxDevices: Math.ceil(config.MAX_DEVICES / config.SHARDS),
+      testHooks: config.TEST_HOOKS,
       limits: {
         ringCapacity: config.RING_CAPACITY,
         rawRetentionMs: config.RAW_RETENTION_MS,
@@ -105,7 +114,30 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       onCallback: (alerts) => webhooks.deliver(alerts),
   });
   const openapi = JSON.stringify(buildOpenApi(routes, version));
-  const server = createServer([...routes, ...docsRoutes(() => openapi)], hooks);
+  const authorize = makeAuthorizer({ apiToken: config.API_TOKEN, readToken: config.READ_TOKEN });
+  const serverOptions: ServerOptions = {
+    bodyTimeoutMs: config.BODY_TIMEOUT_MS,
+    onRefused: (reason) => metrics.countRefused(reason),
+  };
+  if (authorize) serverOptions.authorize = authorize;
+  if (config.CORS_ORIGIN) serverOptions.corsOrigin = config.CORS_ORIGIN;
+  const server = createServer([...routes, ...docsRoutes(() => openapi), ...testRoutes()], serverOptions, hooks);
+
+  /** Tests only (TEST_HOOKS): end a shard thread as a crash would. */
+  function testRoutes(): Route[] {
+    if (!config.TEST_HOOKS) return [];
+    return [
+      {
+        method: 'post',
+        path: '/_test/shards/:index/die',
+        async handle(ctx) {
+          const index = Number(ctx.params[0]);
+          await shards.run(index, { op: 'testDie' } as never).catch(() => {});
+          return { status: 200, body: '{"status":"died"}' };
+        },
+      },
+    ];
+  }
 
   let markReady: () => void = () => {};
   let markFailed: (e: unknown) => void = () => {};

@@ -75,6 +75,35 @@ const settings = {
     schema: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
     help: 'one log line per HTTP request (true/false)',
   },
+  MAX_DEVICES: {
+    schema: int(1, 1 << 30).default(1_000_000),
+    help: 'devices held in memory, spread over the shards; past it events of new devices get 429',
+  },
+  SHARD_QUEUE_MAX: {
+    schema: int(1, 1_000_000).default(256),
+    help: 'tasks waiting for one shard before requests get 503 with Retry-After',
+  },
+  BODY_TIMEOUT_MS: {
+    schema: int(100, 3_600_000).default(30_000),
+    help: 'longest time to receive a request body (408 past it)',
+  },
+  SSE_CLIENTS_MAX: { schema: int(0, 1_000_000).default(1024), help: 'alert stream connections (503 past it)' },
+  API_TOKEN: {
+    schema: z.string().min(16, 'must be at least 16 characters').optional(),
+    help: 'bearer token required for writes and alert management (unset: no auth)',
+  },
+  READ_TOKEN: {
+    schema: z.string().min(16, 'must be at least 16 characters').optional(),
+    help: 'bearer token required for reads (API_TOKEN works too; unset: reads are open)',
+  },
+  CORS_ORIGIN: {
+    schema: z.string().min(1).optional(),
+    help: 'Access-Control-Allow-Origin for browser dashboards (e.g. * or https://dash.example.com; unset: no CORS)',
+  },
+  TEST_HOOKS: {
+    schema: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
+    help: 'tests only: POST /_test/shards/{i}/die ends a shard thread as a crash would',
+  },
   SSE_REPLAY_BUFFER: {
     schema: int(0, 10_000_000).default(10_000),
     help: 'alerts kept for Last-Event-ID replay',

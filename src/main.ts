@@ -22,7 +22,9 @@ async function main(): Promise<void> {
     throw e;
   }
   log = createLog(config.LOG_LEVEL);
-  log('info', 'starting', { config });
+  // The effective configuration, without the secrets.
+  const shown = { ...config, API_TOKEN: config.API_TOKEN && '<set>', READ_TOKEN: config.READ_TOKEN && '<set>' };
+  log('info', 'starting', { config: shown });
   let app;
   try {
     app = createApp(config, { log });

@@ -126,7 +126,10 @@ export function buildRoutes(d: RouteDeps): Route[] {
       builders.map(async (b, s) => {
         if (b === undefined) return;
         const buf = b.finish();
-        const result = await shards.run<'ingest'>(s, { op: 'ingest', batch: buf }, [buf]);
+        const result = await shards.run<'ingest'>(s, { op: 'ingest', batch: buf }, [buf]).catch((e: unknown) => {
+          if ((e as { code?: string }).code === 'TOO_MANY_DEVICES') d.metrics.countRefused('devices');
+          throw e;
+        });
         for (let k = 0; k < b.positions.length; k++) statuses[b.positions[k]!] = result.statuses[k] === DUPLICATE ? 'duplicate' : 'stored';
         for (const a of result.alerts) alerts.push(a);
       }),
@@ -145,6 +148,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'post',
       path: '/v1/events',
+      access: 'write',
       doc: {
         tag: 'events',
         summary: 'Ingest one event',
@@ -163,6 +167,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'post',
       path: '/v1/events/batch',
+      access: 'write',
       doc: {
         tag: 'events',
         summary: 'Ingest a batch of events',
@@ -211,6 +216,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/v1/devices/:device_id/events',
+      access: 'read',
       doc: {
         tag: 'queries',
         summary: "A device's recent events, newest first",
@@ -230,6 +236,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/v1/metrics/aggregate',
+      access: 'read',
       doc: {
         tag: 'queries',
         summary: 'Aggregate a metric into time buckets',
@@ -270,6 +277,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/v1/search',
+      access: 'read',
       doc: {
         tag: 'queries',
         summary: 'Events carrying a tag (repeat tag for all of several)',
@@ -309,6 +317,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'post',
       path: '/v1/alerts',
+      access: 'write',
       doc: {
         tag: 'alerts',
         summary: 'Register an alert rule',
@@ -330,6 +339,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/v1/alerts',
+      access: 'read',
       doc: {
         tag: 'alerts',
         summary: 'List alert rules',
@@ -344,6 +354,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'del',
       path: '/v1/alerts/:id',
+      access: 'write',
       doc: {
         tag: 'alerts',
         summary: 'Remove an alert rule',
@@ -366,6 +377,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
     {
       method: 'get',
       path: '/v1/alerts/stream',
+      access: 'read',
       doc: {
         tag: 'alerts',
         summary: 'Alert stream (Server-Sent Events)',
@@ -389,9 +401,19 @@ export function buildRoutes(d: RouteDeps): Route[] {
         const deviceId = q.device_id;
         if (Array.isArray(deviceId)) throw validationError([issue(['query', 'device_id'], 'give device_id at most once', 'string_type')]);
         const lastEventId = ctx.headers.lastEventId || (typeof q.last_event_id === 'string' ? q.last_event_id : '');
-        stream.subscribe(ctx.res, deviceId, lastEventId, (fn) => {
-          ctx.onAbort = fn;
-        });
+        if (stream.clientCount >= config.SSE_CLIENTS_MAX) {
+          d.metrics.countRefused('sse_full');
+          throw new ApiError('OVERLOADED', `the alert stream has its ${config.SSE_CLIENTS_MAX} clients (SSE_CLIENTS_MAX); retry later`, undefined, { 'Retry-After': '5' });
+        }
+        stream.subscribe(
+          ctx.res,
+          deviceId,
+          lastEventId,
+          (fn) => {
+            ctx.onAbort = fn;
+          },
+          ctx.extraHeaders,
+        );
         return undefined;
       },
     },

@@ -26,6 +26,8 @@ export interface RequestContext {
   aborted: boolean;
   /** Called when the client goes away. */
   onAbort?: () => void;
+  /** Headers every answer carries (CORS), for handlers that write their own (SSE). */
+  extraHeaders: [string, string][];
 }
 
 export interface Reply {
@@ -43,10 +45,23 @@ export interface Route {
   path: string;
   /** Largest accepted body in bytes (POST routes). */
   maxBodyBytes?: number;
+  /** Who may call it when tokens are configured: reads, writes, or anyone (absent). */
+  access?: 'read' | 'write';
   /** What the route is for, for the OpenAPI document (undocumented routes are left out). */
   doc?: RouteDoc;
   /** Returns a reply, or undefined when the handler took the response over (SSE). */
   handle(ctx: RequestContext): Promise<Reply | undefined> | Reply | undefined;
+}
+
+export interface ServerOptions {
+  /** Longest time to receive a body. */
+  bodyTimeoutMs: number;
+  /** Access-Control-Allow-Origin for every answer (and OPTIONS preflights); unset: no CORS. */
+  corsOrigin?: string;
+  /** Whether the Authorization header grants this access; absent: everything is open. */
+  authorize?(access: 'read' | 'write', authorization: string): boolean;
+  /** Requests refused before any work. */
+  onRefused?(reason: 'body_too_large' | 'body_timeout' | 'unauthorized'): void;
 }
 
 export interface ServerHooks {
@@ -72,11 +87,12 @@ const STATUS_TEXT: Record<number, string> = {
 
 const statusLine = (status: number) => STATUS_TEXT[status] ?? String(status);
 
-export function writeReply(ctx: { res: HttpResponse; aborted: boolean }, reply: Reply): void {
+export function writeReply(ctx: { res: HttpResponse; aborted: boolean; extraHeaders: [string, string][] }, reply: Reply): void {
   if (ctx.aborted) return;
   ctx.res.cork(() => {
     ctx.res.writeStatus(statusLine(reply.status));
     ctx.res.writeHeader('Content-Type', reply.contentType ?? 'application/json');
+    for (const [k, v] of ctx.extraHeaders) ctx.res.writeHeader(k, v);
     if (reply.headers) for (const k in reply.headers) ctx.res.writeHeader(k, reply.headers[k]!);
     ctx.res.end(reply.body, reply.close === true);
   });
@@ -85,7 +101,9 @@ export function writeReply(ctx: { res: HttpResponse; aborted: boolean }, reply: 
 export const errorReply = (e: ApiError): Reply => {
   const reply: Reply = { status: e.status, body: e.body() };
   if (e.headers) reply.headers = e.headers;
-  if (e.code === 'BODY_TOO_LARGE') reply.close = true;
+  // Overload and unavailability are temporary: say when to come back.
+  if ((e.status === 503 || e.status === 429) && !reply.headers?.['Retry-After']) reply.headers = { ...reply.headers, 'Retry-After': '1' };
+  if (e.code === 'BODY_TOO_LARGE' || e.code === 'REQUEST_TIMEOUT') reply.close = true;
   return reply;
 };
 
@@ -93,8 +111,20 @@ export const errorReply = (e: ApiError): Reply => {
  * Reads the whole body, copying each chunk (uWS reuses its memory); rejects past maxBytes with 413,
  * and when the client goes away mid-body (so no handler waits forever).
  */
-function readBody(res: HttpResponse, declaredLength: number, maxBytes: number, onAbort: (fn: () => void) => void): Promise<Buffer> {
+function readBody(res: HttpResponse, declaredLength: number, maxBytes: number, timeoutMs: number, onAbort: (fn: () => void) => void): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    let failed = false;
+    // A body that never finishes must not hold the request (and its memory) forever.
+    const timer = setTimeout(() => {
+      failed = true;
+      reject(new ApiError('REQUEST_TIMEOUT', `the request body did not arrive within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const settle = <T>(fn: (v: T) => void) => (v: T) => {
+      clearTimeout(timer);
+      fn(v);
+    };
+    resolve = settle(resolve);
+    reject = settle(reject);
     onAbort(() => reject(new ApiError('BAD_REQUEST', 'the client went away before sending the whole body')));
     const tooLarge = () => new ApiError('BODY_TOO_LARGE', `request body is larger than ${maxBytes} bytes`);
     if (declaredLength > maxBytes) {
@@ -105,7 +135,6 @@ function readBody(res: HttpResponse, declaredLength: number, maxBytes: number, o
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    let failed = false;
     res.onData((chunk, isLast) => {
       if (failed) return;
       size += chunk.byteLength;
@@ -130,9 +159,22 @@ export interface Server {
   idle(): Promise<void>;
 }
 
-export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
+export function createServer(routes: Route[], options: ServerOptions, hooks: ServerHooks = {}): Server {
   const { App, us_listen_socket_close, us_socket_local_port } = uws();
   const app: TemplatedApp = App();
+  const extraHeaders: [string, string][] = options.corsOrigin ? [['Access-Control-Allow-Origin', options.corsOrigin]] : [];
+  if (options.corsOrigin) {
+    if (options.corsOrigin !== '*') extraHeaders.push(['Vary', 'Origin']);
+    // Preflights of browser dashboards.
+    app.options('/*', (res: HttpResponse) => {
+      res.writeStatus('204 No Content');
+      for (const [k, v] of extraHeaders) res.writeHeader(k, v);
+      res.writeHeader('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
+      res.writeHeader('Access-Control-Allow-Headers', 'Content-Type, Authorization, Last-Event-ID');
+      res.writeHeader('Access-Control-Max-Age', '600');
+      res.endWithoutBody();
+    });
+  }
   let inFlight = 0;
   let onIdle: (() => void)[] = [];
   const settle = () => {
@@ -164,6 +206,7 @@ export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
         body: NO_BODY,
         res,
         aborted: false,
+        extraHeaders,
       };
       res.onAborted(() => {
         ctx.aborted = true;
@@ -174,6 +217,11 @@ export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
         hooks.onReply?.(route.path, ctx.method, reply.status, startedNs);
       };
       try {
+        if (route.access && options.authorize && !options.authorize(route.access, ctx.headers.authorization)) {
+          options.onRefused?.('unauthorized');
+          if (route.maxBodyBytes !== undefined) res.onData(() => {});
+          throw new ApiError('UNAUTHORIZED', `this ${route.access} needs a bearer token: send Authorization: Bearer <token>`, undefined, { 'WWW-Authenticate': 'Bearer' });
+        }
         for (let i = 0; i < paramCount; i++) {
           const raw = req.getParameter(i) ?? '';
           try {
@@ -184,9 +232,13 @@ export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
         }
         if (route.maxBodyBytes !== undefined) {
           const declared = Number(req.getHeader('content-length') || '0');
-          ctx.body = readBody(res, Number.isFinite(declared) ? declared : 0, route.maxBodyBytes, (fn) => (ctx.onAbort = fn));
+          ctx.body = readBody(res, Number.isFinite(declared) ? declared : 0, route.maxBodyBytes, options.bodyTimeoutMs, (fn) => (ctx.onAbort = fn));
           // A handler may fail before awaiting the body; the rejection is answered there.
-          ctx.body.catch(() => {});
+          ctx.body.catch((e: unknown) => {
+            const code = (e as { code?: string }).code;
+            if (code === 'BODY_TOO_LARGE') options.onRefused?.('body_too_large');
+            else if (code === 'REQUEST_TIMEOUT') options.onRefused?.('body_timeout');
+          });
         }
         const out = route.handle(ctx);
         if (out instanceof Promise) {
@@ -217,7 +269,7 @@ export function createServer(routes: Route[], hooks: ServerHooks = {}): Server {
       allowed.length > 0
         ? { status: 405, body: JSON.stringify({ detail: `Method ${method.toUpperCase()} not allowed; use ${allowed.join(', ')}` }), headers: { Allow: allowed.join(', ') } }
         : { status: 404, body: JSON.stringify({ detail: 'Not Found' }) };
-    writeReply({ res, aborted: false }, reply);
+    writeReply({ res, aborted: false, extraHeaders }, reply);
     hooks.onReply?.('unmatched', method, reply.status, process.hrtime.bigint());
   });
 

@@ -80,7 +80,7 @@ export class AlertStream {
    * Takes the response over as an event stream. `lastEventId`: replay the buffered alerts after it.
    * Call inside the request handler (synchronously), after onAborted was attached.
    */
-  subscribe(res: HttpResponse, deviceId: string | undefined, lastEventId: string, onClose: (fn: () => void) => void): void {
+  subscribe(res: HttpResponse, deviceId: string | undefined, lastEventId: string, onClose: (fn: () => void) => void, extraHeaders: [string, string][] = []): void {
     const client = new Client(res, deviceId);
     this.clients.add(client);
     this.counters.clients = this.clients.size;
@@ -105,6 +105,7 @@ export class AlertStream {
       res.writeHeader('Content-Type', 'text/event-stream');
       res.writeHeader('Cache-Control', 'no-cache');
       res.writeHeader('X-Accel-Buffering', 'no');
+      for (const [k, v] of extraHeaders) res.writeHeader(k, v);
       head += replayed.join('');
       this.write(client, head);
     });

@@ -67,6 +67,8 @@ export class Metrics {
   private readonly front: Record<string, client.Gauge | client.Counter>;
   private readonly queueDepth: client.Gauge<'shard'>;
   private readonly webhooks: client.Counter<'outcome'>;
+  private readonly threadRestarts: client.Counter<'shard'>;
+  private readonly refused: client.Counter<'reason'>;
 
   constructor(version: string) {
     const r = this.registry;
@@ -120,6 +122,13 @@ export class Metrics {
     this.memoryRows = new client.Gauge({ name: `${PREFIX}memory_rows`, help: 'Rows held in memory, by kind (raw events, rollup minutes, postings).', labelNames: ['shard', 'kind'], registers: [r] });
     this.memoryBytes = new client.Gauge({ name: `${PREFIX}memory_bytes`, help: 'Bytes of the columnar arrays held in memory, by kind (event id strings not included).', labelNames: ['shard', 'kind'], registers: [r] });
     this.queueDepth = gauge('shard_queue_depth', 'Tasks waiting in the front for a shard thread.');
+    this.threadRestarts = new client.Counter({ name: `${PREFIX}shard_thread_restarts_total`, help: 'Shard threads that died and were replaced (the new one recovers from disk).', labelNames: ['shard'], registers: [r] });
+    this.refused = new client.Counter({
+      name: `${PREFIX}requests_refused_total`,
+      help: 'Requests refused before any work, by reason: overload (shard queue full, 503), devices (device limit, 429), body_too_large (413), body_timeout (408), unauthorized (401), sse_full (503).',
+      labelNames: ['reason'],
+      registers: [r],
+    });
     this.webhooks = new client.Counter({ name: `${PREFIX}alert_callbacks_total`, help: 'Alert callback POSTs by outcome.', labelNames: ['outcome'], registers: [r] });
     this.front = {
       sseClients: new client.Gauge({ name: `${PREFIX}sse_clients`, help: 'Alert stream clients connected.', registers: [r] }),
@@ -134,6 +143,14 @@ export class Metrics {
 
   observeTask(op: string, seconds: number): void {
     this.taskDuration.observe({ op }, seconds);
+  }
+
+  countThreadRestart(shard: number): void {
+    this.threadRestarts.inc({ shard: String(shard) });
+  }
+
+  countRefused(reason: 'overload' | 'devices' | 'body_too_large' | 'body_timeout' | 'unauthorized' | 'sse_full'): void {
+    this.refused.inc({ reason });
   }
 
   countRejected(reason: 'invalid' | 'limit', n: number): void {

@@ -15,6 +15,12 @@ export interface ShardClientOptions {
   shards: number;
   /** Each task's time from sending to answer. */
   onTask?(op: string, seconds: number): void;
+  /** Tasks that may wait for one shard; past it, 503 with Retry-After. */
+  queueMax: number;
+  /** A task refused because the shard's queue is full. */
+  onOverload?(): void;
+  /** A shard thread died (a bug, out of memory); piscina starts a new one, which recovers from disk. */
+  onThreadError?(shard: number, err: Error): void;
   /** The options of shard `index` (its engine limits, its own storage directory). */
   shard(index: number): ShardOptions;
 }
@@ -35,9 +41,11 @@ export class ShardClient {
           atomics: 'disabled',
           idleTimeout: Number.POSITIVE_INFINITY,
           concurrentTasksPerWorker: TASKS_IN_FLIGHT_PER_SHARD,
+          maxQueue: options.queueMax,
           workerData,
         }),
       );
+      this.pools[index]!.on('error', (err: Error) => options.onThreadError?.(index, err));
     }
   }
 
@@ -56,6 +64,11 @@ export class ShardClient {
       reply = (await this.pools[shard]!.run(task, transferList ? { transferList } : {})) as Reply<ResultOf[K]>;
       this.options.onTask?.(task.op, (performance.now() - started) / 1000);
     } catch (e) {
+      // piscina's errors carry no code: its full queue is known by its message.
+      if ((e as Error).message === 'Task queue is at limit') {
+        this.options.onOverload?.();
+        throw new ApiError('OVERLOADED', `shard ${shard} has ${this.options.queueMax} tasks waiting; retry shortly`, undefined, { 'Retry-After': '1' });
+      }
       throw new ApiError('SHARD_UNAVAILABLE', `shard ${shard} failed: ${(e as Error).message}`, undefined, { 'Retry-After': '1' });
     }
     if (!reply.ok) throw fromWire(reply.error);

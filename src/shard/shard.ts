@@ -27,6 +27,10 @@ export interface ShardStorageOptions {
 export interface ShardOptions {
   index: number;
   limits: EngineLimits;
+  /** Tests only: the thread may be told to die. */
+  testHooks?: boolean;
+  /** Devices this shard may hold; events of new devices past it are refused (429). */
+  maxDevices?: number;
   /** Absent: memory only (unit tests). */
   storage?: ShardStorageOptions;
   logLevel?: string;
@@ -37,7 +41,7 @@ type Outcome<T> = T | Promise<T>;
 export class Shard {
   readonly engine: ShardEngine;
   readonly store: ShardStore | undefined;
-  private opened = false;
+  private opened: ResultOf['open'] | undefined;
   private readonly snapshotWriter: SnapshotWriterThread | undefined;
 
   /** `backgroundSnapshots`: write scheduled snapshots on a thread of their own (real disks only). */
@@ -56,15 +60,16 @@ export class Shard {
   }
 
   /** Recovers from the store (snapshot, then log replay). Must run before any other task. */
+  /** Idempotent: the worker opens its shard as soon as it starts; later calls answer the same report. */
   open(): ResultOf['open'] {
-    this.opened = true;
-    if (!this.store) return { snapshotSeq: null, snapshotsSkipped: 0, segments: 0, records: 0, events: 0, torn: 0, corrupt: 0, seconds: 0 };
+    if (this.opened) return this.opened;
+    if (!this.store) return (this.opened = { snapshotSeq: null, snapshotsSkipped: 0, segments: 0, records: 0, events: 0, torn: 0, corrupt: 0, seconds: 0 });
     const report = this.store.recover(
       (state) => this.engine.importState(state as EngineState),
       (payload) => this.replay(payload),
     );
     this.logger('info', 'shard recovered', { ...report });
-    return report;
+    return (this.opened = report);
   }
 
   private async close(): Promise<true> {
@@ -168,6 +173,7 @@ export class Shard {
   private ingest(packed: ArrayBuffer): Outcome<IngestResult> {
     this.writable();
     const batch = unpackBatch(packed);
+    this.checkDeviceRoom(batch);
     const result = this.applyBatch(batch);
     const statuses = result.statuses;
     if (!this.store) return result;
@@ -178,6 +184,26 @@ export class Shard {
     const record =
       stored === statuses.length ? encodePackedEvents(new Uint8Array(packed)) : encodeEvents(subsetBatch(batch, (i) => statuses[i] !== DUPLICATE));
     return this.durable(record, result);
+  }
+
+  /**
+   * Refuses the whole task (nothing applied) when its new devices would not fit: existing devices
+   * keep working once the shard is full, new ones get 429.
+   */
+  private checkDeviceRoom(batch: EventBatch): void {
+    const max = this.options.maxDevices;
+    if (max === undefined) return;
+    const devices = this.engine.devices;
+    if (devices.size < max - batch.deviceIds.length) return; // room for all, even if every one were new
+    const fresh = new Set<string>();
+    for (const id of batch.deviceIds) if (!devices.has(id)) fresh.add(id);
+    if (devices.size + fresh.size > max) {
+      throw new ApiError(
+        'TOO_MANY_DEVICES',
+        `device limit reached: a shard holds ${devices.size} devices (MAX_DEVICES spread over the shards) and this request has ${fresh.size} new ones. ` +
+          'Nothing of its part was stored; parts on other shards may have been, so resending the request later is safe (it is idempotent)',
+      );
+    }
   }
 
   /** Applies one logged record during recovery; returns how many events it held. */

@@ -7,7 +7,11 @@ import { Shard, type ShardOptions } from './shard.js';
 
 const options = workerData as ShardOptions;
 const shard = new Shard(options, nodeIO, createLog(options.logLevel ?? 'info', { shard: options.index }), true);
+// Recover at once: when piscina replaces a thread that died, the new one is whole before its first task.
+shard.open();
 
 export default function handle(task: Task) {
+  // Tests only (TEST_HOOKS): end this thread as a crash would.
+  if (options.testHooks && (task as { op: string }).op === 'testDie') process.exit(70);
   return shard.handle(task);
 }
