@@ -48,9 +48,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     onTask: (op, seconds) => metrics.observeTask(op, seconds),
     queueMax: config.SHARD_QUEUE_MAX,
     onOverload: () => metrics.countRefused('overload'),
-    onThreadError: (shard, err) => {
+    onThreadError: (shard, err) => log('error', 'a shard thread failed', { shard, err: String(err?.stack ?? err) }),
+    onThreadReplaced: (shard) => {
       metrics.countThreadRestart(shard);
-      log('error', 'a shard thread died; a new one recovers from the log and snapshots', { shard, err: String(err?.stack ?? err) });
+      log('error', 'a shard thread died; a new one recovers from the log and snapshots', { shard });
     },
     shard: (index) => ({
       index,

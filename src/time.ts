@@ -4,8 +4,14 @@
 // (`Date.parse` would read it as local time); or epoch milliseconds as a number.
 // Outputs: ISO 8601 UTC with milliseconds and `Z`.
 
-/** Date's own range: ±100,000,000 days around the epoch. */
-export const TIME_MS_MAX = 8.64e15;
+/**
+ * Accepted times: years 0000 to 9999, the range an ISO 8601 date-time writes with four digits, so
+ * every time the service answers can be sent back to it as from_time/to_time.
+ */
+export const TIME_MS_MIN = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
+export const TIME_MS_MAX = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+
+const inRange = (ms: number) => ms >= TIME_MS_MIN && ms <= TIME_MS_MAX;
 
 const ISO =
   /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
@@ -41,14 +47,16 @@ export function parseIsoMs(s: string): number | undefined {
   const d = new Date(0);
   d.setUTCFullYear(year, month - 1, day);
   d.setUTCHours(hour, minute, second, ms);
-  return d.getTime() - offsetMin * 60_000;
+  const t = d.getTime() - offsetMin * 60_000;
+  return inRange(t) ? t : undefined;
 }
 
 /** Epoch ms of a request time: an ISO string, or epoch ms as a number. */
 export function parseTimeMs(v: unknown): number | undefined {
   if (typeof v === 'number') {
-    if (!Number.isFinite(v) || Math.abs(v) > TIME_MS_MAX) return undefined;
-    return Math.trunc(v);
+    if (!Number.isFinite(v)) return undefined;
+    const ms = Math.trunc(v);
+    return inRange(ms) ? ms : undefined;
   }
   if (typeof v === 'string') return parseIsoMs(v);
   return undefined;
@@ -58,7 +66,7 @@ export function parseTimeMs(v: unknown): number | undefined {
 export function parseQueryTimeMs(s: string): number | undefined {
   if (/^-?\d{1,16}$/.test(s)) {
     const n = Number(s);
-    return Math.abs(n) > TIME_MS_MAX ? undefined : n;
+    return inRange(n) ? n : undefined;
   }
   return parseIsoMs(s);
 }

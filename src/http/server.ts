@@ -77,6 +77,7 @@ const STATUS_TEXT: Record<number, string> = {
   401: '401 Unauthorized',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
+  408: '408 Request Timeout',
   413: '413 Payload Too Large',
   415: '415 Unsupported Media Type',
   422: '422 Unprocessable Entity',
@@ -85,7 +86,8 @@ const STATUS_TEXT: Record<number, string> = {
   503: '503 Service Unavailable',
 };
 
-const statusLine = (status: number) => STATUS_TEXT[status] ?? String(status);
+// Every status the service answers has its reason phrase: a bare code is not a valid status line.
+const statusLine = (status: number) => STATUS_TEXT[status] ?? `${status} Unknown`;
 
 export function writeReply(ctx: { res: HttpResponse; aborted: boolean; extraHeaders: [string, string][] }, reply: Reply): void {
   if (ctx.aborted) return;

@@ -19,8 +19,10 @@ export interface ShardClientOptions {
   queueMax: number;
   /** A task refused because the shard's queue is full. */
   onOverload?(): void;
-  /** A shard thread died (a bug, out of memory); piscina starts a new one, which recovers from disk. */
+  /** A shard thread reported an uncaught error (it dies of it). */
   onThreadError?(shard: number, err: Error): void;
+  /** A shard thread died (a bug, out of memory) and piscina started a new one, which recovers from disk. */
+  onThreadReplaced?(shard: number): void;
   /** The options of shard `index` (its engine limits, its own storage directory). */
   shard(index: number): ShardOptions;
 }
@@ -45,7 +47,13 @@ export class ShardClient {
           workerData,
         }),
       );
-      this.pools[index]!.on('error', (err: Error) => options.onThreadError?.(index, err));
+      const pool = this.pools[index]!;
+      pool.on('error', (err: Error) => options.onThreadError?.(index, err));
+      // piscina says nothing else when a thread exits; every thread after the first is a replacement.
+      let threads = 0;
+      pool.on('workerCreate', () => {
+        if (++threads > 1) options.onThreadReplaced?.(index);
+      });
     }
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIso, parseIntervalMs, parseIsoMs, parseQueryTimeMs, parseTimeMs, TIME_MS_MAX } from '../../src/time.js';
+import { formatIso, parseIntervalMs, parseIsoMs, parseQueryTimeMs, parseTimeMs, TIME_MS_MAX, TIME_MS_MIN } from '../../src/time.js';
 
 const utc = (...a: [number, number, number?, number?, number?, number?, number?]) => Date.UTC(...a);
 
@@ -90,11 +90,21 @@ describe('parseTimeMs (request body times)', () => {
     expect(parseTimeMs(1.9)).toBe(1);
   });
 
-  it('rejects non-finite numbers and numbers outside Date range', () => {
+  it('rejects non-finite numbers and times outside the years 0000-9999', () => {
     expect(parseTimeMs(NaN)).toBeUndefined();
     expect(parseTimeMs(Infinity)).toBeUndefined();
     expect(parseTimeMs(TIME_MS_MAX + 1)).toBeUndefined();
     expect(parseTimeMs(TIME_MS_MAX)).toBe(TIME_MS_MAX);
+    expect(parseTimeMs(TIME_MS_MIN - 1)).toBeUndefined();
+    expect(parseTimeMs(TIME_MS_MIN)).toBe(TIME_MS_MIN);
+    expect(parseTimeMs(8.64e15)).toBeUndefined();
+    expect(parseQueryTimeMs(String(TIME_MS_MAX + 1))).toBeUndefined();
+    expect(parseIsoMs('9999-12-31T23:59:59.999Z')).toBe(TIME_MS_MAX);
+    expect(parseIsoMs('9999-12-31T23:59:59-01:00')).toBeUndefined(); // past year 9999 in UTC
+  });
+
+  it('every accepted time writes as an ISO string that parses back to it', () => {
+    for (const ms of [TIME_MS_MIN, TIME_MS_MAX, 0, -1, 1_736_935_200_123]) expect(parseIsoMs(formatIso(ms))).toBe(ms);
   });
 
   it('takes ISO strings, and refuses other types', () => {
