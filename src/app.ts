@@ -74,6 +74,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   });
   const stream = new AlertStream({
     replayMax: config.SSE_REPLAY_BUFFER,
+    replayBytesMax: config.SSE_REPLAY_BUFFER_BYTES,
     clientBufferBytesMax: config.SSE_CLIENT_BUFFER_BYTES,
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     retryMs: config.SSE_RETRY_MS,

@@ -108,6 +108,10 @@ const settings = {
     schema: int(0, 10_000_000).default(10_000),
     help: 'alerts kept for Last-Event-ID replay',
   },
+  SSE_REPLAY_BUFFER_BYTES: {
+    schema: int(0, 2 ** 40).default(16 << 20),
+    help: 'bytes of alerts kept for Last-Event-ID replay (the oldest go first past it)',
+  },
   SSE_CLIENT_BUFFER_BYTES: {
     schema: int(1024, 1 << 30).default(1 << 20),
     help: 'bytes queued for one slow SSE client before it is disconnected',

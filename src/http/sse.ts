@@ -14,6 +14,8 @@ import type { HttpResponse } from './uws.js';
 
 export interface AlertStreamOptions {
   replayMax: number;
+  /** Bytes the replay buffer may hold; the oldest alerts go first past it. */
+  replayBytesMax: number;
   clientBufferBytesMax: number;
   heartbeatMs: number;
   retryMs: number;
@@ -22,7 +24,8 @@ export interface AlertStreamOptions {
 interface Frame {
   id: number;
   deviceId: string;
-  text: string;
+  /** The encoded frame: encoded once, written to every client, and compact in the replay buffer. */
+  bytes: Buffer;
 }
 
 export interface StreamCounters {
@@ -32,7 +35,7 @@ export interface StreamCounters {
 }
 
 class Client {
-  queue: string[] = [];
+  queue: Buffer[] = [];
   queuedBytes = 0;
   blocked = false;
   closed = false;
@@ -53,26 +56,30 @@ export const alertJson = (a: FiredAlert): string => {
   );
 };
 
+const HEARTBEAT = Buffer.from(': heartbeat\n\n');
+
 export class AlertStream {
   private nextId = Date.now() * 1000;
-  private readonly replay: Frame[] = [];
+  /** Oldest first, from replayHead on; compacted as the head advances. */
+  private replay: Frame[] = [];
   private replayHead = 0;
+  private replayBytes = 0;
   private readonly clients = new Set<Client>();
   private readonly heartbeat: NodeJS.Timeout;
   readonly counters: StreamCounters = { clients: 0, alertsPublished: 0, clientsDropped: 0 };
 
   constructor(private readonly options: AlertStreamOptions) {
-    this.heartbeat = setInterval(() => this.broadcast(undefined, ': heartbeat\n\n'), options.heartbeatMs);
+    this.heartbeat = setInterval(() => this.broadcast(undefined, HEARTBEAT), options.heartbeatMs);
     this.heartbeat.unref();
   }
 
   publish(alerts: readonly FiredAlert[]): void {
     for (const a of alerts) {
       const id = ++this.nextId;
-      const frame: Frame = { id, deviceId: a.device_id, text: `id: ${id}\ndata: ${alertJson(a)}\n\n` };
+      const frame: Frame = { id, deviceId: a.device_id, bytes: Buffer.from(`id: ${id}\ndata: ${alertJson(a)}\n\n`) };
       this.remember(frame);
       this.counters.alertsPublished++;
-      this.broadcast(a.device_id, frame.text);
+      this.broadcast(a.device_id, frame.bytes);
     }
   }
 
@@ -92,12 +99,11 @@ export class AlertStream {
     res.onWritable(() => this.drain(client));
     let head = `retry: ${this.options.retryMs}\n\n`;
     const after = /^\d+$/.test(lastEventId) ? Number(lastEventId) : undefined;
-    const replayed: string[] = [];
+    const replayed: Buffer[] = [];
     if (after !== undefined) {
-      const n = this.replay.length;
-      for (let k = 0; k < n; k++) {
-        const f = this.replay[(this.replayHead + k) % n]!;
-        if (f.id > after && (deviceId === undefined || f.deviceId === deviceId)) replayed.push(f.text);
+      for (let k = this.replayHead; k < this.replay.length; k++) {
+        const f = this.replay[k]!;
+        if (f.id > after && (deviceId === undefined || f.deviceId === deviceId)) replayed.push(f.bytes);
       }
     }
     res.cork(() => {
@@ -106,8 +112,7 @@ export class AlertStream {
       res.writeHeader('Cache-Control', 'no-cache');
       res.writeHeader('X-Accel-Buffering', 'no');
       for (const [k, v] of extraHeaders) res.writeHeader(k, v);
-      head += replayed.join('');
-      this.write(client, head);
+      this.write(client, Buffer.concat([Buffer.from(head), ...replayed]));
     });
   }
 
@@ -126,16 +131,20 @@ export class AlertStream {
   }
 
   private remember(frame: Frame): void {
-    const max = this.options.replayMax;
-    if (max === 0) return;
-    if (this.replay.length < max) this.replay.push(frame);
-    else {
-      this.replay[this.replayHead] = frame;
-      this.replayHead = (this.replayHead + 1) % max;
+    if (this.options.replayMax === 0) return;
+    this.replay.push(frame);
+    this.replayBytes += frame.bytes.length;
+    while (this.replay.length - this.replayHead > this.options.replayMax || this.replayBytes > this.options.replayBytesMax) {
+      this.replayBytes -= this.replay[this.replayHead]!.bytes.length;
+      this.replayHead++;
+    }
+    if (this.replayHead > 1024 && this.replayHead * 2 > this.replay.length) {
+      this.replay = this.replay.slice(this.replayHead);
+      this.replayHead = 0;
     }
   }
 
-  private broadcast(deviceId: string | undefined, text: string): void {
+  private broadcast(deviceId: string | undefined, text: Buffer): void {
     for (const c of this.clients) {
       if (deviceId !== undefined && c.deviceId !== undefined && c.deviceId !== deviceId) continue;
       if (c.blocked) {
@@ -147,14 +156,14 @@ export class AlertStream {
     }
   }
 
-  private write(c: Client, text: string): void {
+  private write(c: Client, text: Buffer): void {
     if (c.closed) return;
     if (!c.res.write(text)) c.blocked = true;
   }
 
-  private enqueue(c: Client, text: string): void {
-    c.queue.push(text);
-    c.queuedBytes += Buffer.byteLength(text);
+  private enqueue(c: Client, frame: Buffer): void {
+    c.queue.push(frame);
+    c.queuedBytes += frame.length;
     if (c.queuedBytes > this.options.clientBufferBytesMax) this.drop(c);
   }
 
@@ -162,9 +171,9 @@ export class AlertStream {
     if (c.closed) return true;
     c.blocked = false;
     while (c.queue.length > 0 && !c.blocked) {
-      const text = c.queue.shift()!;
-      c.queuedBytes -= Buffer.byteLength(text);
-      this.write(c, text); // onWritable runs corked already
+      const frame = c.queue.shift()!;
+      c.queuedBytes -= frame.length;
+      this.write(c, frame); // onWritable runs corked already
     }
     return !c.blocked;
   }
