@@ -8,7 +8,7 @@
 // in flight; each shard flushes, fsyncs, snapshots and closes its log; end the alert streams; stop
 // the shard threads; release the data directory.
 import type { Config } from './config.js';
-import { buildSchemas } from './api/schemas.js';
+import { buildSchemas, type ApiLimits } from './api/schemas.js';
 import { docsRoutes } from './http/docs.js';
 import { buildOpenApi } from './http/openapi.js';
 import { buildRoutes, type Phase } from './http/routes.js';
@@ -82,14 +82,15 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const webhooks = new Webhooks(undefined, (url, why) => log('error', 'alert callback failed', { url, why }));
   let phase: Phase = 'starting';
   let lastRuleId = 0;
-  const schemas = buildSchemas({
+  const limits: ApiLimits = {
     maxIdLength: config.MAX_ID_LENGTH,
     maxMetricsPerEvent: config.MAX_METRICS_PER_EVENT,
     maxMetricNameLength: config.MAX_METRIC_NAME_LENGTH,
     maxTagsPerEvent: config.MAX_TAGS_PER_EVENT,
     maxTagLength: config.MAX_TAG_LENGTH,
     maxQueryLimit: config.MAX_QUERY_LIMIT,
-  });
+  };
+  const schemas = buildSchemas(limits);
   const hooks: ServerHooks = {
     onReply: (route, method, status, startedNs) => {
       const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9;
@@ -101,6 +102,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const routes = buildRoutes({
       config,
       schemas,
+      limits,
       shards,
       stream,
       phase: () => phase,

@@ -16,11 +16,11 @@ export interface ApiLimits {
 }
 
 /** Names that would reach an object prototype if used as plain keys anywhere downstream. */
-const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+export const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
 
 // No control characters (they break logs, SSE lines and terminals) and no lone surrogates (they
 // cannot be written as UTF-8).
-const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
+export const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
 
 const text = (what: string, max: number) =>
   z
