@@ -8,8 +8,12 @@ import type { Reply, ResultOf, Task, TaskOf } from './protocol.js';
 import type { ShardOptions } from './shard.js';
 import { shardOf } from './routing.js';
 
-/** Tasks one shard thread may hold at once; more wait in the front's queue. */
-const TASKS_IN_FLIGHT_PER_SHARD = 32;
+/**
+ * Tasks one shard thread may hold at once (more wait in the front's queue). Many in hand means one
+ * group commit (one fsync) answers many requests; never more than the queue bound, so a small
+ * SHARD_QUEUE_MAX bounds the work a shard holds as a whole.
+ */
+const TASKS_IN_FLIGHT_PER_SHARD = 256;
 
 export interface ShardClientOptions {
   shards: number;
@@ -42,7 +46,7 @@ export class ShardClient {
           // A shard keeps timers (fsync batching, snapshots); 'sync' atomics would pause its event loop between tasks.
           atomics: 'disabled',
           idleTimeout: Number.POSITIVE_INFINITY,
-          concurrentTasksPerWorker: TASKS_IN_FLIGHT_PER_SHARD,
+          concurrentTasksPerWorker: Math.min(TASKS_IN_FLIGHT_PER_SHARD, options.queueMax),
           maxQueue: options.queueMax,
           workerData,
         }),
