@@ -469,7 +469,7 @@ export class ShardEngine {
   }
 
   private evaluate(
-    rules: readonly import('./alerts.js').AlertRule[],
+    rules: readonly AlertRule[],
     deviceId: string,
     eventId: string,
     ts: number,

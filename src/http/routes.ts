@@ -3,7 +3,7 @@
 // scatter to every shard and merge.
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import type { AlertRule } from '../engine/alerts.js';
+import type { AlertRule, FiredAlert } from '../engine/alerts.js';
 import { BucketAccumulator } from '../engine/buckets.js';
 import { compareHitsDesc, DUPLICATE } from '../engine/engine.js';
 import { ApiError, issue, validationError, type Issue } from '../errors.js';
@@ -33,7 +33,7 @@ export interface RouteDeps {
   /** The front's own numbers for /metrics. */
   frontNumbers(): FrontNumbers;
   /** Alerts whose rule has a callback_url. */
-  onCallback?(alerts: import('../engine/alerts.js').FiredAlert[]): void;
+  onCallback?(alerts: FiredAlert[]): void;
 }
 
 const json = (body: string, status = 200): Reply => ({ status, body });
@@ -53,7 +53,7 @@ function queryObject(q: URLSearchParams): Record<string, string | string[]> {
   return out;
 }
 
-function parseQuery<S extends { safeParse(v: unknown): { success: true; data: unknown } | { success: false; error: import('zod').ZodError } }>(
+function parseQuery<S extends { safeParse(v: unknown): { success: true; data: unknown } | { success: false; error: z.ZodError } }>(
   schema: S,
   q: URLSearchParams,
   arrays: string[] = [],
@@ -126,7 +126,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
     // A refused batch refuses all its events; a partial one only the invalid ones.
     if (invalid > 0) d.metrics.countRejected('invalid', partial ? invalid : items.length);
     if (problems.length > 0 && !partial) throw validationError(problems);
-    const alerts: import('../engine/alerts.js').FiredAlert[] = [];
+    const alerts: FiredAlert[] = [];
     await Promise.all(
       builders.map(async (b, s) => {
         if (b === undefined) return;

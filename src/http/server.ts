@@ -114,19 +114,22 @@ export const errorReply = (e: ApiError): Reply => {
  * and when the client goes away mid-body (so no handler waits forever).
  */
 function readBody(res: HttpResponse, declaredLength: number, maxBytes: number, timeoutMs: number, onAbort: (fn: () => void) => void): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolveBody, rejectBody) => {
     let failed = false;
     // A body that never finishes must not hold the request (and its memory) forever.
     const timer = setTimeout(() => {
       failed = true;
-      reject(new ApiError('REQUEST_TIMEOUT', `the request body did not arrive within ${timeoutMs} ms`));
+      rejectBody(new ApiError('REQUEST_TIMEOUT', `the request body did not arrive within ${timeoutMs} ms`));
     }, timeoutMs);
-    const settle = <T>(fn: (v: T) => void) => (v: T) => {
+    const resolve = (body: Buffer) => {
       clearTimeout(timer);
-      fn(v);
+      resolveBody(body);
     };
-    resolve = settle(resolve);
-    reject = settle(reject);
+    const reject = (e: ApiError) => {
+      clearTimeout(timer);
+      failed = true;
+      rejectBody(e);
+    };
     onAbort(() => reject(new ApiError('BAD_REQUEST', 'the client went away before sending the whole body')));
     const tooLarge = () => new ApiError('BODY_TOO_LARGE', `request body is larger than ${maxBytes} bytes`);
     if (declaredLength > maxBytes) {
@@ -141,7 +144,6 @@ function readBody(res: HttpResponse, declaredLength: number, maxBytes: number, t
       if (failed) return;
       size += chunk.byteLength;
       if (size > maxBytes) {
-        failed = true;
         reject(tooLarge());
         return;
       }

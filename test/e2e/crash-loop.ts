@@ -31,17 +31,9 @@ export interface SentRule {
   threshold: number;
 }
 
-/** Tiny seeded PRNG (mulberry32) so a failing run can be replayed from its printed seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../support/random.js';
+
+export { rng };
 
 export const key = (deviceId: string, eventId: string): string => `${deviceId}\u0000${eventId}`;
 

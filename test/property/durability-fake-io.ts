@@ -49,17 +49,9 @@ export interface IOCounts {
   truncate: number;
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng as prng } from '../support/random.js';
+
+export { prng };
 
 const resized = (b: Buffer, size: number): Buffer => {
   if (size <= b.length) return Buffer.from(b.subarray(0, size));
