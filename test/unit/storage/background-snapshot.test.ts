@@ -1,6 +1,6 @@
 // Scheduled snapshots written by a background writer: the shard pauses only to copy its state,
 // keeps appending meanwhile, and prunes only once the snapshot file is in place.
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -102,5 +102,20 @@ describe('background snapshots', () => {
     expect(snap.ok).toBe(true);
     if (snap.ok) expect(snap.state).toEqual({ ts: Float64Array.from([1, 2, 3]), ids: 'a\nb\nc' });
     await w.close();
+  });
+});
+
+describe('recovery and interrupted snapshots', () => {
+  it('removes a snapshot temp file a crash left behind, and does not read it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bgsnap-tmp-'));
+    writeFileSync(join(dir, 'snapshot-0000000000000003.snap.tmp'), 'half a snapshot');
+    const store = new ShardStore({ dir, fsync: 'never', segmentBytesMax: 1 << 20, snapshotLogBytes: 1 << 40, snapshotIntervalMs: 0 }, nodeIO, () => ({}));
+    let imported = 0;
+    store.recover(
+      () => imported++,
+      () => 0,
+    );
+    expect(imported).toBe(0);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 });
