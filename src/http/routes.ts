@@ -9,6 +9,7 @@ import { compareHitsDesc, DUPLICATE } from '../engine/engine.js';
 import { ApiError, issue, validationError, type Issue } from '../errors.js';
 import { decodeList, decodeOne, formatOf } from '../api/decode.js';
 import { fastEvent } from '../api/fast-event.js';
+import { IngestCoalescer } from './coalescer.js';
 import { toIssues, type ApiLimits, type Schemas } from '../api/schemas.js';
 import { BatchBuilder } from '../shard/protocol.js';
 import type { ShardClient } from '../shard/client.js';
@@ -131,23 +132,29 @@ export function buildRoutes(d: RouteDeps): Route[] {
       builders.map(async (b, s) => {
         if (b === undefined) return;
         const buf = b.finish();
-        const result = await shards.run<'ingest'>(s, { op: 'ingest', batch: buf }, [buf]).catch((e: unknown) => {
-          if ((e as { code?: string }).code === 'TOO_MANY_DEVICES') d.metrics.countRefused('devices');
-          throw e;
-        });
+        const result = await shards.run<'ingest'>(s, { op: 'ingest', batch: buf }, [buf]).catch(countDeviceRefusal);
         for (let k = 0; k < b.positions.length; k++) statuses[b.positions[k]!] = result.statuses[k] === DUPLICATE ? 'duplicate' : 'stored';
         for (const a of result.alerts) alerts.push(a);
       }),
     );
-    if (alerts.length > 0) {
-      stream.publish(alerts);
-      if (d.onCallback) {
-        const withUrl = alerts.filter((a) => a.callback_url !== undefined);
-        if (withUrl.length > 0) d.onCallback(withUrl);
-      }
-    }
+    publishAlerts(alerts);
     return { statuses, eventIds };
   }
+
+  function publishAlerts(alerts: FiredAlert[]): void {
+    if (alerts.length === 0) return;
+    stream.publish(alerts);
+    if (d.onCallback) {
+      const withUrl = alerts.filter((a) => a.callback_url !== undefined);
+      if (withUrl.length > 0) d.onCallback(withUrl);
+    }
+  }
+
+  const coalescer = new IngestCoalescer(shards, publishAlerts);
+  const countDeviceRefusal = (e: unknown): never => {
+    if ((e as { code?: string }).code === 'TOO_MANY_DEVICES') d.metrics.countRefused('devices');
+    throw e;
+  };
 
   const routes: Route[] = [
     {
@@ -165,8 +172,17 @@ export function buildRoutes(d: RouteDeps): Route[] {
       async handle(ctx) {
         requireReady();
         const value = decodeOne(await ctx.body, formatOf(ctx.headers.contentType));
-        const { statuses } = await ingest([value], false, () => ['body']);
-        return json(statuses[0] === 'duplicate' ? '{"status":"duplicate"}' : '{"status":"ok"}');
+        let e = fastEvent(value, d.limits);
+        if (e === undefined) {
+          const r = schemas.event.safeParse(value);
+          if (!r.success) {
+            d.metrics.countRejected('invalid', 1);
+            throw validationError(toIssues(r.error, ['body'], value));
+          }
+          e = r.data;
+        }
+        const status = await coalescer.submit(e).catch(countDeviceRefusal);
+        return json(status === DUPLICATE ? '{"status":"duplicate"}' : '{"status":"ok"}');
       },
     },
     {
