@@ -10,7 +10,7 @@ import { ApiError, issue, validationError, type Issue } from '../errors.js';
 import { decodeList, decodeOne, formatOf } from '../api/decode.js';
 import { fastEvent } from '../api/fast-event.js';
 import { IngestCoalescer } from './coalescer.js';
-import { toIssues, type ApiLimits, type Schemas } from '../api/schemas.js';
+import { toIssues, type ApiLimits, type EventIn, type Schemas } from '../api/schemas.js';
 import { BatchBuilder } from '../shard/protocol.js';
 import type { ShardClient } from '../shard/client.js';
 import { formatIso } from '../time.js';
@@ -95,28 +95,34 @@ export function buildRoutes(d: RouteDeps): Route[] {
     if (phase === 'starting') throw notReady(phase);
   };
 
+  /** One event: the fast check accepts exactly what the schema accepts; the schema explains refusals. */
+  const validateEvent = (item: unknown, loc: (string | number)[]): { event: EventIn } | { issues: Issue[] } => {
+    const fast = fastEvent(item, d.limits);
+    if (fast) return { event: fast };
+    const r = schemas.event.safeParse(item);
+    return r.success ? { event: r.data } : { issues: toIssues(r.error, loc, item) };
+  };
+
   /**
    * Validates events, splits them per shard, sends one task per shard, and returns each event's
    * status in request order ('stored' | 'duplicate' | the invalid event's issues).
    */
-  async function ingest(items: unknown[], partial: boolean, locPrefix: (i: number) => (string | number)[]) {
+  async function ingestBatch(items: unknown[], partial: boolean) {
     const builders: (BatchBuilder | undefined)[] = new Array(shards.count);
     const statuses: ('stored' | 'duplicate' | Issue[])[] = new Array(items.length);
     const eventIds: unknown[] = new Array(items.length);
     const problems: Issue[] = [];
     for (let i = 0; i < items.length; i++) {
       const item = items[i];
-      // The fast check accepts exactly what the schema accepts; the schema explains refusals.
-      const fast = fastEvent(item, d.limits);
-      const r = fast ? { success: true as const, data: fast } : schemas.event.safeParse(item);
-      if (!r.success) {
-        const iss = toIssues(r.error, locPrefix(i), item);
+      const r = validateEvent(item, ['body', i]);
+      if ('issues' in r) {
+        const iss = r.issues;
         statuses[i] = iss;
         eventIds[i] = item !== null && typeof item === 'object' && typeof (item as { event_id?: unknown }).event_id === 'string' ? (item as { event_id: string }).event_id : null;
         if (problems.length < ISSUES_MAX) problems.push(...iss.slice(0, ISSUES_MAX - problems.length));
         continue;
       }
-      const e = r.data;
+      const e = r.event;
       eventIds[i] = e.event_id;
       const s = shards.shardOf(e.device_id);
       const b = (builders[s] ??= new BatchBuilder());
@@ -172,16 +178,12 @@ export function buildRoutes(d: RouteDeps): Route[] {
       async handle(ctx) {
         requireReady();
         const value = decodeOne(await ctx.body, formatOf(ctx.headers.contentType));
-        let e = fastEvent(value, d.limits);
-        if (e === undefined) {
-          const r = schemas.event.safeParse(value);
-          if (!r.success) {
-            d.metrics.countRejected('invalid', 1);
-            throw validationError(toIssues(r.error, ['body'], value));
-          }
-          e = r.data;
+        const r = validateEvent(value, ['body']);
+        if ('issues' in r) {
+          d.metrics.countRejected('invalid', 1);
+          throw validationError(r.issues);
         }
-        const status = await coalescer.submit(e).catch(countDeviceRefusal);
+        const status = await coalescer.submit(r.event).catch(countDeviceRefusal);
         return json(status === DUPLICATE ? '{"status":"duplicate"}' : '{"status":"ok"}');
       },
     },
@@ -223,7 +225,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
           d.metrics.countRejected('limit', items.length);
           throw validationError([issue(['body'], `a batch holds at most ${config.MAX_BATCH_EVENTS} events (got ${items.length}); split it`, 'too_long')]);
         }
-        const { statuses, eventIds } = await ingest(items, partial === 'true' || partial === '1', (i) => ['body', i]);
+        const { statuses, eventIds } = await ingestBatch(items, partial === 'true' || partial === '1');
         let out = '[';
         for (let i = 0; i < statuses.length; i++) {
           const s = statuses[i]!;

@@ -3,7 +3,7 @@
 import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from './server.js';
-import { detailItems, get, postJson, postRaw, shardOf } from './helpers.js';
+import { detailItems, get, postJson, postRaw, devicesOnBothShards } from './helpers.js';
 
 const MAX_BATCH_EVENTS = 8;
 
@@ -33,17 +33,6 @@ const eventsOf = async (device: string): Promise<any[]> => {
   return res.body;
 };
 
-/** Two device ids owned by different shards (SHARDS=2). */
-function devicesOnBothShards(prefix: string): [string, string] {
-  let a: string | undefined;
-  let b: string | undefined;
-  for (let i = 0; a === undefined || b === undefined; i++) {
-    const id = `${prefix}-${i}`;
-    if (shardOf(id) === 0) a ??= id;
-    else b ??= id;
-  }
-  return [a, b];
-}
 
 describe('batch ingest', () => {
   it('statuses come back in request order across both shards', async () => {

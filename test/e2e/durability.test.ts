@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from './server.js';
-import { get, postJson, request, shardOf, sleep, SseClient } from './helpers.js';
+import { get, postJson, request, devicesOnBothShards, shardOf, sleep, SseClient } from './helpers.js';
 import { key, killHard, Ledger, logLines, newestNonEmptySegment, rng, shardDirs, startLoad, verifyState, type SentEvent } from './crash-loop.js';
 
 const dirs: string[] = [];
@@ -35,15 +35,6 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** `n` device ids, alternating between the two shards (SHARDS=2), so both shards hold data. */
-function devicesOnBothShards(prefix: string, n: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; out.length < n; i++) {
-    const d = `${prefix}-${i}`;
-    if (shardOf(d, 2) === out.length % 2) out.push(d);
-  }
-  return out;
-}
 
 /** Posts a batch that must be stored whole; records it as acknowledged. */
 async function storeBatch(base: string, ledger: Ledger, events: SentEvent[]): Promise<void> {
@@ -90,7 +81,7 @@ describe('alert rules', () => {
   it('survive a clean restart: SIGTERM exits 0, GET /v1/alerts is the same, and a rule still fires on the stream', async () => {
     const dataDir = freshDir('rules');
     let s = await start(dataDir);
-    const [devA, devB] = devicesOnBothShards('rules-dev', 2) as [string, string];
+    const [devA, devB] = devicesOnBothShards('rules-dev');
     const ids: number[] = [];
     for (const rule of [
       { device_id: devA, metric: 'temp', op: '>', threshold: 32 },

@@ -53,6 +53,18 @@ export async function request(base: string, method: string, path: string, body?:
 /** Which of `shards` shards owns a device (the service's own routing function). */
 export const shardOf = (deviceId: string, shards = 2): number => hashDeviceId(deviceId) % shards;
 
+/** `n` device ids alternating between the two shards (SHARDS=2), the first on shard 0, so both shards hold data. */
+export function devicesOnBothShards(prefix: string): [string, string];
+export function devicesOnBothShards(prefix: string, n: number): string[];
+export function devicesOnBothShards(prefix: string, n = 2): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) {
+    const d = `${prefix}-${i}`;
+    if (shardOf(d, 2) === out.length % 2) out.push(d);
+  }
+  return out;
+}
+
 /** Checks the FastAPI validation-error shape and returns its items. */
 export function detailItems(res: Res): { loc: (string | number)[]; msg: string; type: string }[] {
   if (res.status !== 422) throw new Error(`expected 422, got ${res.status}: ${res.text}`);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from './server.js';
-import { detailItems, get, postJson, request, shardOf, sleep, SseClient } from './helpers.js';
+import { detailItems, get, postJson, request, devicesOnBothShards, sleep, SseClient } from './helpers.js';
 
 let server: RunningServer;
 let base: string;
@@ -53,17 +53,6 @@ async function send(device_id: string, metrics: Record<string, number>, minute =
   return event_id;
 }
 
-/** Two device ids owned by different shards (SHARDS=2). */
-function devicesOnBothShards(prefix: string): [string, string] {
-  let a: string | undefined;
-  let b: string | undefined;
-  for (let i = 0; a === undefined || b === undefined; i++) {
-    const id = `${prefix}-${i}`;
-    if (shardOf(id) === 0) a ??= id;
-    else b ??= id;
-  }
-  return [a, b];
-}
 
 describe('alert rules', () => {
   let r1: number;
