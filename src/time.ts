@@ -22,6 +22,78 @@ const isLeap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 
 /** Epoch ms of an ISO 8601 string, or undefined when it is not one (or names an impossible date). */
 export function parseIsoMs(s: string): number | undefined {
+  return parseCanonicalIsoMs(s) ?? parseIsoMsByPattern(s);
+}
+
+/** The decimal digit at s[i], or -1 (also past the end). */
+const digitAt = (s: string, i: number): number => {
+  const c = s.charCodeAt(i) - 48;
+  return c >= 0 && c <= 9 ? c : -1;
+};
+
+const twoDigits = (s: string, i: number): number => {
+  const a = digitAt(s, i);
+  const b = digitAt(s, i + 1);
+  return a < 0 || b < 0 ? -1 : a * 10 + b;
+};
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (any year, month 1-12). */
+export function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  return era * 146_097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719_468;
+}
+
+/**
+ * The hot path of event times: the shape clients send almost always,
+ * `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±HH:MM]`, read with character checks instead of the pattern
+ * (several times faster, and it runs once per ingested event). Undefined for any other shape,
+ * and for an impossible date, which the pattern then decides; a property test holds the two equal.
+ */
+export function parseCanonicalIsoMs(s: string): number | undefined {
+  const n = s.length;
+  if (n < 19 || n > 40 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined;
+  const yHi = twoDigits(s, 0);
+  const yLo = twoDigits(s, 2);
+  const month = twoDigits(s, 5);
+  const day = twoDigits(s, 8);
+  const hour = twoDigits(s, 11);
+  const minute = twoDigits(s, 14);
+  const second = twoDigits(s, 17);
+  if (yHi < 0 || yLo < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return undefined;
+  const year = yHi * 100 + yLo;
+  if (day > (month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1]!)) return undefined;
+  let i = 19;
+  let ms = 0;
+  if (s.charCodeAt(i) === 46) {
+    i++;
+    const from = i;
+    for (let d = digitAt(s, i); d >= 0; d = digitAt(s, ++i)) if (i - from < 3) ms = ms * 10 + d;
+    const digits = i - from;
+    if (digits === 0 || digits > 9) return undefined;
+    if (digits === 1) ms *= 100;
+    else if (digits === 2) ms *= 10;
+  }
+  let offsetMin = 0;
+  if (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 90 && i + 1 === n) {
+      // Z
+    } else if ((c === 43 || c === 45) && i + 6 === n && s.charCodeAt(i + 3) === 58) {
+      const oh = twoDigits(s, i + 1);
+      const om = twoDigits(s, i + 4);
+      if (oh < 0 || oh > 23 || om < 0 || om > 59) return undefined;
+      offsetMin = (c === 45 ? -1 : 1) * (oh * 60 + om);
+    } else return undefined;
+  }
+  const t = daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms - offsetMin * 60_000;
+  return inRange(t) ? t : undefined;
+}
+
+/** Every accepted shape, by the pattern: the definition the fast path is held to. */
+export function parseIsoMsByPattern(s: string): number | undefined {
   if (s.length > 40) return undefined;
   const m = ISO.exec(s);
   if (m === null) return undefined;

@@ -106,6 +106,39 @@ export function jsonErrorOffset(s: string): number {
   }
 }
 
+/** Strings past about 128 KiB go to V8's large-object space, whose allocation costs as much as parsing them. */
+const PIECE_BYTES = 64 * 1024;
+const BETWEEN_OBJECTS = Buffer.from('},{');
+/** Candidate cuts tried per piece before giving up: bounds the work a hostile body can cause. */
+const CUT_ATTEMPTS = 4;
+
+/**
+ * A large JSON array of objects, parsed in pieces of about `pieceBytes` cut between two elements:
+ * `[a},{b},{c]` -> `[a}]`, `[{b}]`, `[{c]`. A cut that falls inside a string or a nested value
+ * leaves a piece that cannot parse (it ends inside that string or value); then the next `},{` is
+ * tried, a few times. So either every piece parses and their elements are exactly the array's, or
+ * this answers undefined and the caller parses the whole body as one string.
+ */
+export function parseArrayInPieces(body: Buffer, pieceBytes = PIECE_BYTES): unknown[] | undefined {
+  if (body[0] !== 0x5b) return undefined;
+  const out: unknown[] = [];
+  for (let from = 1; ; ) {
+    let cut = body.length - from > 2 * pieceBytes ? body.indexOf(BETWEEN_OBJECTS, from + pieceBytes) : -1;
+    let items: unknown[] | undefined;
+    for (let attempt = 0; items === undefined; attempt++) {
+      try {
+        items = JSON.parse(cut < 0 ? '[' + body.toString('utf8', from) : '[' + body.toString('utf8', from, cut + 1) + ']') as unknown[];
+      } catch {
+        if (cut < 0 || attempt === CUT_ATTEMPTS) return undefined;
+        cut = body.indexOf(BETWEEN_OBJECTS, cut + 1);
+      }
+    }
+    for (const item of items) out.push(item);
+    if (cut < 0) return out;
+    from = cut + 2;
+  }
+}
+
 export function parseJson(body: Buffer): unknown {
   if (body.length === 0) throw validationError([issue(['body'], 'Field required', 'missing')]);
   const text = body.toString('utf8');
@@ -125,12 +158,16 @@ export function decodeOne(body: Buffer, format: BodyFormat): unknown {
 /** A list of values: a batch. NDJSON: one value per non-empty line. */
 export function decodeList(body: Buffer, format: BodyFormat): unknown {
   if (format === 'msgpack') return decodeMsgpack(body);
-  if (format === 'json') return parseJson(body);
+  if (format === 'json') return (body.length > 2 * PIECE_BYTES ? parseArrayInPieces(body) : undefined) ?? parseJson(body);
   const out: unknown[] = [];
-  const text = body.toString('utf8');
-  // Blank lines are skipped, so a location counts events, as validation errors do.
-  for (const raw of text.split('\n')) {
-    const s = raw.trim();
+  // Line by line from the bytes (a newline byte is never inside a UTF-8 sequence), so a large body
+  // never becomes one large string. Blank lines are skipped, so a location counts events, as
+  // validation errors do.
+  for (let from = 0; from < body.length; ) {
+    let end = body.indexOf(0x0a, from);
+    if (end < 0) end = body.length;
+    const s = body.toString('utf8', from, end).trim();
+    from = end + 1;
     if (s === '') continue;
     try {
       out.push(JSON.parse(s));

@@ -7,8 +7,17 @@ import type { ApiLimits, EventIn } from './schemas.js';
 import { PRINTABLE, RESERVED_NAMES } from './schemas.js';
 import { parseTimeMs } from '../time.js';
 
-const isText = (v: unknown, max: number): v is string =>
-  typeof v === 'string' && v.length >= 1 && v.length <= max && PRINTABLE.test(v) && v.isWellFormed();
+/** PRINTABLE and well-formed, as a loop: a surrogate sends the string to the exact check. */
+function isPrintable(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return false;
+    if (c >= 0xd800 && c <= 0xdfff) return PRINTABLE.test(s) && s.isWellFormed();
+  }
+  return true;
+}
+
+const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length >= 1 && v.length <= max && isPrintable(v);
 
 /** What z.object takes: any object but an array. */
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
