@@ -120,3 +120,38 @@ export function writeLog(dataDir, events) {
   closeSync(fd);
   return bytes;
 }
+
+/** The value at quantile q (0..1) of an ascending array (nearest rank). */
+export function quantile(sorted, q) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/**
+ * As ingest(), for bodies of any format (strings or Buffers) sent with `contentType`. Also fails
+ * on errors and timeouts, which autocannon counts apart from non-2xx answers.
+ */
+export async function ingestBodies(port, bodies, batch, { connections = 4, contentType = 'application/json' } = {}) {
+  let next = 0;
+  let stored = 0;
+  const started = performance.now();
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/v1/events/batch`,
+    connections,
+    amount: bodies.length,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        setupRequest: (r) => ({ ...r, body: bodies[next++ % bodies.length] }),
+        onResponse: (status, body) => {
+          if (status === 200) stored += (body.match(/"stored"/g) ?? []).length;
+        },
+      },
+    ],
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) throw new Error(`${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
+  if (stored !== bodies.length * batch) throw new Error(`expected ${bodies.length * batch} stored events, got ${stored}`);
+  return { events: stored, eventsPerSec: Math.round(stored / seconds), p50ms: result.latency.p50, p99ms: result.latency.p99, non2xx: result.non2xx };
+}
