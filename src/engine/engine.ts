@@ -28,16 +28,29 @@ export const STORED = 0;
 export const DUPLICATE = 1;
 export type IngestStatus = typeof STORED | typeof DUPLICATE;
 
+/** Tag sets a device's events recently carried, checked before the shard-wide intern table. */
+const RECENT_TAG_SETS = 4;
+
 export class Device {
+  /** Its raw rows; the event ids they hold (indexed by the ring) are the dedup window. */
   readonly ring: DeviceRing;
-  /** Event ids of the rows in the ring: the dedup window. */
-  readonly ids = new Set<string>();
-  /** tag -> times of this device's ring rows carrying it, ascending. */
-  readonly postings = new Map<string, SortedColumns>();
+  /**
+   * Tag set id -> times of this device's ring rows carrying exactly that tag set, ascending: one
+   * entry per event (not one per tag), and a device usually carries a handful of tag sets.
+   */
+  readonly postings = new Map<number, SortedColumns>();
   readonly rollups = new Map<string, MinuteRollup>();
   maxTs = -Infinity;
   rollupHorizonMs = -Infinity;
   readonly idJson: string;
+  // A device sends the same metrics, in the same order, event after event: the names of its last
+  // event and what they resolved to (ring column numbers, rollups; -1/undefined until first used)
+  // spare three map lookups per metric per event.
+  lastNames: string[] = [];
+  lastCols: number[] = [];
+  lastRollups: (MinuteRollup | undefined)[] = [];
+  /** Recently used tag set ids, newest first. */
+  readonly recentTagSets: number[] = [];
 
   constructor(
     readonly id: string,
@@ -159,7 +172,7 @@ export class ShardEngine {
       d = new Device(deviceId, this.limits.ringCapacity);
       this.devices.set(deviceId, d);
     }
-    if (d.ids.has(eventId)) {
+    if (d.ring.hasId(eventId)) {
       this.eventsDuplicate++;
       return DUPLICATE;
     }
@@ -167,18 +180,24 @@ export class ShardEngine {
     if (ts > d.maxTs) d.maxTs = ts;
     const ring = d.ring;
     const rawHorizon = d.maxTs - this.limits.rawRetentionMs;
+    const metricNames = this.resolveNames(d, names, mFrom, mTo);
 
     if (ts >= rawHorizon && !(ring.length === ring.capacity && ring.isBeforeOldest(ts, eventId))) {
       if (ring.length === ring.capacity) this.evictOldest(d);
-      const tagSet = this.internTags(tags, tFrom, tTo);
+      const tagSet = this.tagSetOf(d, tags, tFrom, tTo);
       const s = ring.insert(ts, eventId, tagSet);
-      for (let i = mFrom; i < mTo; i++) ring.column(names[i]!)[s] = values[i]!;
-      d.ids.add(eventId);
-      for (const tag of this.tagSets[tagSet]!) {
-        let p = d.postings.get(tag);
+      const cols = ring.cols;
+      const colOf = d.lastCols;
+      for (let k = 0; k < metricNames; k++) {
+        let c = colOf[k]!;
+        if (c < 0) c = colOf[k] = ring.columnIndex(names[mFrom + k]!);
+        cols[c]![s] = values[mFrom + k]!;
+      }
+      if (tagSet !== 0) {
+        let p = d.postings.get(tagSet);
         if (p === undefined) {
           p = new SortedColumns(1);
-          d.postings.set(tag, p);
+          d.postings.set(tagSet, p);
         }
         p.insert(ts);
       }
@@ -191,14 +210,19 @@ export class ShardEngine {
       for (const r of d.rollups.values()) this.rollupMinutesEvicted += r.dropBefore(rollupHorizon);
     }
     if (ts >= rollupHorizon) {
-      for (let i = mFrom; i < mTo; i++) {
-        const name = names[i]!;
-        let r = d.rollups.get(name);
+      const rollupOf = d.lastRollups;
+      for (let k = 0; k < metricNames; k++) {
+        let r = rollupOf[k];
         if (r === undefined) {
-          r = new MinuteRollup();
-          d.rollups.set(name, r);
+          const name = names[mFrom + k]!;
+          r = d.rollups.get(name);
+          if (r === undefined) {
+            r = new MinuteRollup();
+            d.rollups.set(name, r);
+          }
+          rollupOf[k] = r;
         }
-        r.add(ts, values[i]!);
+        r.add(ts, values[mFrom + k]!);
       }
     }
 
@@ -207,6 +231,42 @@ export class ShardEngine {
       if (rules !== undefined) this.evaluate(rules, deviceId, eventId, ts, names, values, mFrom, mTo, alerts);
     }
     return STORED;
+  }
+
+  /**
+   * Points the device's metric cache at names[mFrom..mTo) (kept when its last event had the same
+   * names in the same order); returns how many there are.
+   */
+  private resolveNames(d: Device, names: readonly string[], mFrom: number, mTo: number): number {
+    const n = mTo - mFrom;
+    const last = d.lastNames;
+    let same = last.length === n;
+    for (let k = 0; same && k < n; k++) same = last[k] === names[mFrom + k];
+    if (!same) {
+      d.lastNames = names.slice(mFrom, mTo);
+      d.lastCols = new Array<number>(n).fill(-1);
+      d.lastRollups = new Array<MinuteRollup | undefined>(n).fill(undefined);
+    }
+    return n;
+  }
+
+  /** The tag set id of tags[from..to): one of the device's recent ones, else from the intern table. */
+  private tagSetOf(d: Device, tags: readonly string[], from: number, to: number): number {
+    if (from === to) return 0;
+    const recent = d.recentTagSets;
+    for (let r = 0; r < recent.length; r++) {
+      const id = recent[r]!;
+      const set = this.tagSets[id]!;
+      if (set.length !== to - from) continue;
+      let same = true;
+      for (let k = 0; same && k < set.length; k++) same = set[k] === tags[from + k];
+      if (same) return id;
+    }
+    // An event's tag list with repeats interns to its own id; either id names the same tags.
+    const id = this.internTags(tags, from, to);
+    if (recent.length === RECENT_TAG_SETS) recent.pop();
+    recent.unshift(id);
+    return id;
   }
 
   /** Events of one device with time in [fromMs, toMs], newest first, as a JSON array. */
@@ -244,20 +304,15 @@ export class ShardEngine {
     const hits: SearchHits = { ts: [], deviceIds: [], eventIds: [], json: [] };
     if (tags.length === 0 || limit <= 0) return hits;
     const heap: SearchCursor[] = [];
+    // Per tag set (shard-wide, few): 1 when it holds every tag asked for, 2 when not, 0 not yet known.
+    const verdict = new Uint8Array(this.tagSets.length);
     for (const d of this.devices.values()) {
-      let driver: SortedColumns | undefined;
-      let ok = true;
-      for (const tag of tags) {
-        const p = d.postings.get(tag);
-        if (p === undefined) {
-          ok = false;
-          break;
-        }
-        if (driver === undefined || p.length < driver.length) driver = p;
+      for (const [tagSet, list] of d.postings) {
+        if (verdict[tagSet] === 0) verdict[tagSet] = tags.every((t) => this.tagSets[tagSet]!.includes(t)) ? 1 : 2;
+        if (verdict[tagSet] !== 1) continue;
+        const c = new SearchCursor(d, list, tagSet, fromMs, toMs);
+        if (c.advance()) heapPush(heap, c);
       }
-      if (!ok || driver === undefined) continue;
-      const c = new SearchCursor(d, driver, tags, this.tagSets, fromMs, toMs);
-      if (c.advance()) heapPush(heap, c);
     }
     while (heap.length > 0 && hits.ts.length < limit) {
       const c = heap[0]!;
@@ -349,17 +404,16 @@ export class ShardEngine {
       const d = new Device(ds.id, this.limits.ringCapacity, DeviceRing.fromRows(this.limits.ringCapacity, ds.ts, ids, ds.tagSets, ds.columns));
       d.maxTs = ds.maxTs;
       d.rollupHorizonMs = ds.rollupHorizonMs;
-      for (const id of ids) d.ids.add(id);
       // Postings straight from the rows: they are in time order already.
-      const times = new Map<string, number[]>();
+      const times = new Map<number, number[]>();
       for (let i = 0; i < ds.ts.length; i++) {
-        for (const tag of this.tagSets[ds.tagSets[i]!]!) {
-          let list = times.get(tag);
-          if (list === undefined) times.set(tag, (list = []));
-          list.push(ds.ts[i]!);
-        }
+        const tagSet = ds.tagSets[i]!;
+        if (tagSet === 0) continue;
+        let list = times.get(tagSet);
+        if (list === undefined) times.set(tagSet, (list = []));
+        list.push(ds.ts[i]!);
       }
-      for (const [tag, list] of times) d.postings.set(tag, SortedColumns.fromColumns([Float64Array.from(list)]));
+      for (const [tagSet, list] of times) d.postings.set(tagSet, SortedColumns.fromColumns([Float64Array.from(list)]));
       for (const [name, rc] of ds.rollups) d.rollups.set(name, MinuteRollup.fromColumns(rc));
       this.devices.set(ds.id, d);
     }
@@ -368,14 +422,20 @@ export class ShardEngine {
     this.rules.idMax = Math.max(this.rules.idMax, s.ruleIdMax ?? 0);
   }
 
+  /** The tags of an interned tag set. */
+  tagsOf(tagSet: number): readonly string[] {
+    return this.tagSets[tagSet]!;
+  }
+
   /** The JSON object of one raw event, as the API answers it. */
   eventJson(d: Device, slot: number): string {
     const ring = d.ring;
     let metrics = '';
-    for (const [name, col] of ring.columns) {
-      const v = col[slot]!;
+    const cols = ring.cols;
+    for (let c = 0; c < cols.length; c++) {
+      const v = cols[c]![slot]!;
       if (v !== v) continue; // NaN: this event has no such metric
-      metrics += (metrics === '' ? '' : ',') + JSON.stringify(name) + ':' + String(v);
+      metrics += (metrics === '' ? '' : ',') + JSON.stringify(ring.names[c]) + ':' + String(v);
     }
     return (
       '{"event_id":' +
@@ -412,7 +472,7 @@ export class ShardEngine {
   private aggregateRaw(d: Device, metric: string, fromMs: number, toMs: number, intervalMs: number, acc: BucketAccumulator): void {
     if (fromMs > toMs) return;
     const ring = d.ring;
-    const col = ring.columns.get(metric);
+    const col = ring.columnOf(metric);
     if (col === undefined) return;
     const end = ring.upperBound(toMs);
     let i = ring.lowerBound(fromMs);
@@ -441,11 +501,12 @@ export class ShardEngine {
   private evictOldest(d: Device): void {
     const ring = d.ring;
     const s = ring.slot(0);
-    d.ids.delete(ring.ids[s]!);
-    for (const tag of this.tagSets[ring.tagSets[s]!]!) {
-      const p = d.postings.get(tag)!;
+    const tagSet = ring.tagSets[s]!;
+    if (tagSet !== 0) {
+      // The oldest row of the device is the oldest of its tag set: its time is the list's first.
+      const p = d.postings.get(tagSet)!;
       p.dropFront(1);
-      if (p.length === 0) d.postings.delete(tag);
+      if (p.length === 0) d.postings.delete(tagSet);
     }
     ring.dropOldest();
     this.rawEvicted++;
@@ -505,7 +566,7 @@ export class ShardEngine {
   }
 }
 
-/** Walks one device's matches newest first, driven by its rarest tag's postings. */
+/** Walks one device's rows of one matching tag set newest first, driven by that tag set's postings. */
 class SearchCursor {
   ts = 0;
   slot = 0;
@@ -516,8 +577,7 @@ class SearchCursor {
   constructor(
     readonly device: Device,
     private readonly driver: SortedColumns,
-    private readonly tags: readonly string[],
-    private readonly tagSets: readonly string[][],
+    private readonly tagSet: number,
     private readonly fromMs: number,
     toMs: number,
   ) {
@@ -530,7 +590,7 @@ class SearchCursor {
       while (this.j > this.runLo) {
         this.j--;
         const s = ring.slot(this.j);
-        if (this.hasAll(ring.tagSets[s]!)) {
+        if (ring.tagSets[s] === this.tagSet) {
           this.ts = ring.ts[s]!;
           this.slot = s;
           return true;
@@ -545,11 +605,6 @@ class SearchCursor {
     }
   }
 
-  private hasAll(tagSet: number): boolean {
-    const set = this.tagSets[tagSet]!;
-    for (const tag of this.tags) if (!set.includes(tag)) return false;
-    return true;
-  }
 }
 
 function before(a: SearchCursor, b: SearchCursor): boolean {

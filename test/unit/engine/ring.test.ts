@@ -16,7 +16,7 @@ function rows(r: DeviceRing, metric?: string): Row[] {
     const s = r.slot(i);
     const row: Row = { ts: r.ts[s]!, id: r.ids[s]!, tagSet: r.tagSets[s]! };
     if (metric !== undefined) {
-      const v = r.columns.get(metric)?.[s];
+      const v = r.columnOf(metric)?.[s];
       if (v !== undefined && !Number.isNaN(v)) row.v = v;
     }
     out.push(row);
@@ -67,7 +67,7 @@ describe('DeviceRing', () => {
     const s = put(r, 2, 'b');
     r.column('x')[s] = 5;
     put(r, 3, 'c');
-    const col = r.columns.get('x')!;
+    const col = r.columnOf('x')!;
     expect(rows(r).map((_, i) => col[r.slot(i)])).toEqual([NaN, 5, NaN]);
   });
 
@@ -150,9 +150,10 @@ describe('DeviceRing', () => {
 
   it('bytes counts the time, tag-set and per-metric columns of the allocation', () => {
     const r = new DeviceRing(4);
-    expect(r.bytes).toBe(4 * 20);
+    const index = 16 * 4; // the id index: at least 16 places of 4 bytes
+    expect(r.bytes).toBe(4 * 20 + index);
     put(r, 1, 'a', 1);
-    expect(r.bytes).toBe(4 * 20 + 4 * 8);
+    expect(r.bytes).toBe(4 * 20 + index + 4 * 8);
   });
 
   it('matches a sorted reference under random late inserts and evictions of the oldest', () => {
@@ -177,5 +178,36 @@ describe('DeviceRing', () => {
     }
     expect(ring.allocated).toBe(cap);
     expect(rows(ring, 'm')).toEqual(ref);
+  });
+
+  it('indexes exactly the event ids it holds, through late inserts, growth and evictions', () => {
+    const r = rng(11);
+    const cap = 300;
+    const ring = new DeviceRing(cap);
+    const held = new Set<string>();
+    const gone: string[] = [];
+    for (let step = 0; step < 6000; step++) {
+      if (held.size === cap || (held.size > 0 && r() < 0.4)) {
+        const oldest = ring.ids[ring.slot(0)]!;
+        ring.dropOldest();
+        held.delete(oldest);
+        gone.push(oldest);
+      }
+      // Many late events (shifting rows) and ids that collide in short hash prefixes.
+      const id = `id-${step % 7}-${step}`;
+      put(ring, randInt(r, 0, 200), id);
+      held.add(id);
+      if (step % 500 === 0 || step === 5999) {
+        expect(ring.indexedIds).toBe(held.size);
+        for (const x of held) expect(ring.hasId(x)).toBe(true);
+        for (const x of gone.slice(-200)) expect(ring.hasId(x)).toBe(false);
+      }
+    }
+  });
+
+  it('rebuilds the id index for rows it is created with', () => {
+    const ring = DeviceRing.fromRows(10, Float64Array.of(1, 2, 3), ['a', 'b', 'c'], new Uint32Array(3), []);
+    expect(['a', 'b', 'c', 'd'].map((x) => ring.hasId(x))).toEqual([true, true, true, false]);
+    expect(ring.indexedIds).toBe(3);
   });
 });
