@@ -18,11 +18,13 @@
 
 const INITIAL_ROWS = 16;
 
-/** FNV-1a over UTF-16 code units. */
+/** FNV-1a over UTF-16 code units, then murmur3's finalizer: FNV's low bits (the ones masked into a place) mix poorly. */
 function hashId(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 export class DeviceRing {
@@ -284,21 +286,18 @@ export class DeviceRing {
     const rows = this.ts.length;
     const next = Math.min(this.capacity, rows * 2);
     if (next <= rows) throw new Error(`DeviceRing.grow: ring is full (${rows} rows); caller must evict first`);
-    const ts = new Float64Array(next);
+    // Full (length === rows): the rows are [head, rows) then [0, head); they go to [0, rows).
+    const head = this.head;
+    const unwrap = <T extends Float64Array | Uint32Array>(from: T, to: T): T => {
+      to.set(from.subarray(head), 0);
+      to.set(from.subarray(0, head), rows - head);
+      return to;
+    };
+    const ts = unwrap(this.ts, new Float64Array(next));
+    const tagSets = unwrap(this.tagSets, new Uint32Array(next));
     const ids = new Array<string>(next);
-    const tagSets = new Uint32Array(next);
-    for (let i = 0; i < this.length; i++) {
-      const s = this.slot(i);
-      ts[i] = this.ts[s]!;
-      ids[i] = this.ids[s]!;
-      tagSets[i] = this.tagSets[s]!;
-    }
-    for (let c = 0; c < this.cols.length; c++) {
-      const col = this.cols[c]!;
-      const grown = new Float64Array(next).fill(NaN);
-      for (let i = 0; i < this.length; i++) grown[i] = col[this.slot(i)]!;
-      this.cols[c] = grown;
-    }
+    for (let i = 0; i < rows; i++) ids[i] = this.ids[this.slot(i)]!;
+    for (let c = 0; c < this.cols.length; c++) this.cols[c] = unwrap(this.cols[c]!, new Float64Array(next).fill(NaN));
     this.ts = ts;
     this.ids = ids;
     this.tagSets = tagSets;
