@@ -14,6 +14,7 @@ import { buildOpenApi } from './http/openapi.js';
 import { buildRoutes, type Phase } from './http/routes.js';
 import { makeAuthorizer } from './http/auth.js';
 import { createServer, type Route, type ServerHooks, type ServerOptions } from './http/server.js';
+import { QueryCache } from './http/query-cache.js';
 import { AlertStream } from './http/sse.js';
 import { Webhooks } from './http/webhooks.js';
 import { ShardClient } from './shard/client.js';
@@ -43,6 +44,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const log = options.log ?? (() => {});
   prepareDataDir(config.DATA_DIR, config.SHARDS);
   const metrics = new Metrics(version);
+  // Each shard counts its state changes here; the query cache reads them (see http/query-cache.ts).
+  const changes = new Int32Array(new SharedArrayBuffer(4 * config.SHARDS));
+  const queryCache = new QueryCache(changes, { maxEntries: config.QUERY_CACHE_ENTRIES, maxBytes: config.QUERY_CACHE_BYTES });
   const shards = new ShardClient({
     shards: config.SHARDS,
     onTask: (op, seconds) => metrics.observeTask(op, seconds),
@@ -55,6 +59,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     },
     shard: (index) => ({
       index,
+      changes,
       logLevel: config.LOG_LEVEL,
       maxDevices: Math.ceil(config.MAX_DEVICES / config.SHARDS),
       testHooks: config.TEST_HOOKS,
@@ -105,6 +110,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       limits,
       shards,
       stream,
+      queryCache,
       phase: () => phase,
       metrics,
       frontNumbers: () => ({
@@ -113,6 +119,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         sseClientsDropped: stream.counters.clientsDropped,
         queueDepth: shards.queueDepths(),
         webhooks: webhooks.counters,
+        queryCache: { hits: queryCache.hits, misses: queryCache.misses, entries: queryCache.size },
       }),
       nextRuleId: () => ++lastRuleId,
       onCallback: (alerts) => webhooks.deliver(alerts),

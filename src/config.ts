@@ -100,6 +100,14 @@ const settings = {
     schema: z.string().min(1).optional(),
     help: 'Access-Control-Allow-Origin for browser dashboards (e.g. * or https://dash.example.com; unset: no CORS)',
   },
+  QUERY_CACHE_ENTRIES: {
+    schema: int(0, 1_000_000).default(1024),
+    help: 'answers of read queries kept until a shard they read changes (0: no cache)',
+  },
+  QUERY_CACHE_BYTES: {
+    schema: int(0, 2 ** 40).default(64 * 1024 * 1024),
+    help: 'bytes of answers the query cache keeps',
+  },
   TEST_HOOKS: {
     schema: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
     help: 'tests only: POST /_test/shards/{i}/die ends a shard thread as a crash would',

@@ -11,11 +11,12 @@ import { decodeList, decodeOne, formatOf } from '../api/decode.js';
 import { fastEvent } from '../api/fast-event.js';
 import { IngestCoalescer } from './coalescer.js';
 import { toIssues, type ApiLimits, type EventIn, type Schemas } from '../api/schemas.js';
-import { BatchBuilder } from '../shard/protocol.js';
+import { BatchBuilder, type TaskOf } from '../shard/protocol.js';
 import type { ShardClient } from '../shard/client.js';
 import { formatIso } from '../time.js';
 import type { Reply, RequestContext, Route } from './server.js';
 import type { AlertStream } from './sse.js';
+import type { QueryCache } from './query-cache.js';
 import type { FrontNumbers, Metrics } from '../metrics/metrics.js';
 
 export type Phase = 'starting' | 'ready' | 'stopping';
@@ -27,6 +28,7 @@ export interface RouteDeps {
   limits: ApiLimits;
   shards: ShardClient;
   stream: AlertStream;
+  queryCache: QueryCache;
   /** starting: recovering its data; ready; stopping: finishing what is in flight. */
   phase(): Phase;
   nextRuleId(): number;
@@ -75,7 +77,7 @@ const range = (from: number | undefined, to: number | undefined) => ({
 });
 
 export function buildRoutes(d: RouteDeps): Route[] {
-  const { config, schemas, shards, stream } = d;
+  const { config, schemas, shards, stream, queryCache } = d;
 
   const notReady = (phase: Phase) =>
     new ApiError(
@@ -154,6 +156,53 @@ export function buildRoutes(d: RouteDeps): Route[] {
       const withUrl = alerts.filter((a) => a.callback_url !== undefined);
       if (withUrl.length > 0) d.onCallback(withUrl);
     }
+  }
+
+  /** Buckets of one device (from its shard) or of all (merged from every shard), as JSON. */
+  async function aggregate(deviceId: string | undefined, task: Omit<TaskOf<'aggregate'>, 'deviceId'>): Promise<string> {
+    const parts = deviceId !== undefined ? [await shards.run<'aggregate'>(shards.shardOf(deviceId), { ...task, deviceId })] : await shards.all<'aggregate'>(task);
+    let b = parts[0]!;
+    if (parts.length > 1) {
+      const acc = new BucketAccumulator(config.MAX_BUCKETS);
+      for (const p of parts) acc.addAll(p);
+      b = acc.sorted();
+    }
+    let out = '[';
+    for (let i = 0; i < b.start.length; i++) {
+      if (i > 0) out += ',';
+      const count = b.count[i]!;
+      const sum = b.sum[i]!;
+      out += `{"bucket":"${formatIso(b.start[i]!)}","count":${count},"sum":${sum},"avg":${sum / count},"min":${b.min[i]!},"max":${b.max[i]!}}`;
+    }
+    return out + ']';
+  }
+
+  /** Events carrying all of tags, newest first, merged from every shard, as JSON. */
+  async function search(tags: string[], fromMs: number, toMs: number, limit: number): Promise<string> {
+    const parts = await shards.all<'search'>({ op: 'search', tags, fromMs, toMs, limit });
+    if (parts.length === 1) return '[' + parts[0]!.json.join(',') + ']';
+    // k-way merge of the shards' newest-first lists
+    const pos = parts.map(() => 0);
+    const out: string[] = [];
+    while (out.length < limit) {
+      let best = -1;
+      for (let p = 0; p < parts.length; p++) {
+        const h = parts[p]!;
+        const i = pos[p]!;
+        if (i >= h.ts.length) continue;
+        if (best === -1) {
+          best = p;
+          continue;
+        }
+        const b = parts[best]!;
+        const j = pos[best]!;
+        if (compareHitsDesc(h.ts[i]!, h.deviceIds[i]!, h.eventIds[i]!, b.ts[j]!, b.deviceIds[j]!, b.eventIds[j]!) < 0) best = p;
+      }
+      if (best === -1) break;
+      out.push(parts[best]!.json[pos[best]!]!);
+      pos[best]!++;
+    }
+    return '[' + out.join(',') + ']';
   }
 
   const coalescer = new IngestCoalescer(shards, publishAlerts);
@@ -252,8 +301,9 @@ export function buildRoutes(d: RouteDeps): Route[] {
         const q = parseQuery(schemas.recentQuery, ctx.query);
         const deviceId = ctx.params[0]!;
         const { fromMs, toMs } = range(q.from_time, q.to_time);
-        const body = await shards.run<'recent'>(shards.shardOf(deviceId), { op: 'recent', deviceId, fromMs, toMs, limit: q.limit });
-        return json(body);
+        const shard = shards.shardOf(deviceId);
+        const key = `recent\n${deviceId}\n${ctx.query.toString()}`;
+        return json(await queryCache.answer(key, shard, () => shards.run<'recent'>(shard, { op: 'recent', deviceId, fromMs, toMs, limit: q.limit })));
       },
     },
     {
@@ -278,23 +328,8 @@ export function buildRoutes(d: RouteDeps): Route[] {
         const q = parseQuery(schemas.aggregateQuery, ctx.query);
         const { fromMs, toMs } = range(q.from_time, q.to_time);
         const task = { op: 'aggregate' as const, metric: q.metric, fromMs, toMs, intervalMs: q.interval, maxBuckets: config.MAX_BUCKETS };
-        let parts;
-        if (q.device_id !== undefined) parts = [await shards.run<'aggregate'>(shards.shardOf(q.device_id), { ...task, deviceId: q.device_id })];
-        else parts = await shards.all<'aggregate'>(task);
-        let b = parts[0]!;
-        if (parts.length > 1) {
-          const acc = new BucketAccumulator(config.MAX_BUCKETS);
-          for (const p of parts) acc.addAll(p);
-          b = acc.sorted();
-        }
-        let out = '[';
-        for (let i = 0; i < b.start.length; i++) {
-          if (i > 0) out += ',';
-          const count = b.count[i]!;
-          const sum = b.sum[i]!;
-          out += `{"bucket":"${formatIso(b.start[i]!)}","count":${count},"sum":${sum},"avg":${sum / count},"min":${b.min[i]!},"max":${b.max[i]!}}`;
-        }
-        return json(out + ']');
+        const scope = q.device_id === undefined ? 'all' : shards.shardOf(q.device_id);
+        return json(await queryCache.answer(`aggregate\n${ctx.query.toString()}`, scope, () => aggregate(q.device_id, task)));
       },
     },
     {
@@ -311,30 +346,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
         requireRecovered();
         const q = parseQuery(schemas.searchQuery, ctx.query, ['tag']);
         const { fromMs, toMs } = range(q.from_time, q.to_time);
-        const parts = await shards.all<'search'>({ op: 'search', tags: q.tag, fromMs, toMs, limit: q.limit });
-        if (parts.length === 1) return json('[' + parts[0]!.json.join(',') + ']');
-        // k-way merge of the shards' newest-first lists
-        const pos = parts.map(() => 0);
-        const out: string[] = [];
-        while (out.length < q.limit) {
-          let best = -1;
-          for (let p = 0; p < parts.length; p++) {
-            const h = parts[p]!;
-            const i = pos[p]!;
-            if (i >= h.ts.length) continue;
-            if (best === -1) {
-              best = p;
-              continue;
-            }
-            const b = parts[best]!;
-            const j = pos[best]!;
-            if (compareHitsDesc(h.ts[i]!, h.deviceIds[i]!, h.eventIds[i]!, b.ts[j]!, b.deviceIds[j]!, b.eventIds[j]!) < 0) best = p;
-          }
-          if (best === -1) break;
-          out.push(parts[best]!.json[pos[best]!]!);
-          pos[best]!++;
-        }
-        return json('[' + out.join(',') + ']');
+        return json(await queryCache.answer(`search\n${ctx.query.toString()}`, 'all', () => search(q.tag, fromMs, toMs, q.limit)));
       },
     },
     {

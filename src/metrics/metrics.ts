@@ -16,6 +16,7 @@ export interface FrontNumbers {
   sseClientsDropped: number;
   queueDepth: number[];
   webhooks: { delivered: number; failed: number; dropped: number };
+  queryCache: { hits: number; misses: number; entries: number };
 }
 
 /** A histogram whose buckets are kept elsewhere (in shard threads) and merged on scrape. */
@@ -67,6 +68,8 @@ export class Metrics {
   private readonly front: Record<string, client.Gauge | client.Counter>;
   private readonly queueDepth: client.Gauge<'shard'>;
   private readonly webhooks: client.Counter<'outcome'>;
+  private readonly queryCache: client.Counter<'result'>;
+  private readonly queryCacheEntries: client.Gauge;
   private readonly threadRestarts: client.Counter<'shard'>;
   private readonly refused: client.Counter<'reason'>;
 
@@ -130,6 +133,8 @@ export class Metrics {
       registers: [r],
     });
     this.webhooks = new client.Counter({ name: `${PREFIX}alert_callbacks_total`, help: 'Alert callback POSTs by outcome.', labelNames: ['outcome'], registers: [r] });
+    this.queryCache = new client.Counter({ name: `${PREFIX}query_cache_requests_total`, help: 'Read queries by whether an unchanged earlier answer was served (hit) or the shards were asked (miss).', labelNames: ['result'], registers: [r] });
+    this.queryCacheEntries = new client.Gauge({ name: `${PREFIX}query_cache_entries`, help: 'Answers held by the query cache.', registers: [r] });
     this.front = {
       sseClients: new client.Gauge({ name: `${PREFIX}sse_clients`, help: 'Alert stream clients connected.', registers: [r] }),
       alerts: new client.Counter({ name: `${PREFIX}alerts_fired_total`, help: 'Alerts fired (one per rule an event satisfied).', registers: [r] }),
@@ -209,6 +214,9 @@ export class Metrics {
     setCounter(this.webhooks, { outcome: 'delivered' }, front.webhooks.delivered);
     setCounter(this.webhooks, { outcome: 'failed' }, front.webhooks.failed);
     setCounter(this.webhooks, { outcome: 'dropped' }, front.webhooks.dropped);
+    setCounter(this.queryCache, { result: 'hit' }, front.queryCache.hits);
+    setCounter(this.queryCache, { result: 'miss' }, front.queryCache.misses);
+    this.queryCacheEntries.set(front.queryCache.entries);
     return this.registry.metrics();
   }
 

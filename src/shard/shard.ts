@@ -33,6 +33,8 @@ export interface ShardOptions {
   maxDevices?: number;
   /** Absent: memory only (unit tests). */
   storage?: ShardStorageOptions;
+  /** Shared with the front: changes[index] counts this shard's state changes (the query cache's freshness). */
+  changes?: Int32Array;
   logLevel?: string;
 }
 
@@ -69,6 +71,8 @@ export class Shard {
       (payload) => this.replay(payload),
     );
     this.logger('info', 'shard recovered', { ...report });
+    // A replacement thread's state is what the disk held: answers cached before it are not trusted.
+    this.changed();
     return (this.opened = report);
   }
 
@@ -176,14 +180,20 @@ export class Shard {
     this.checkDeviceRoom(batch);
     const result = this.applyBatch(batch);
     const statuses = result.statuses;
-    if (!this.store) return result;
     let stored = 0;
     for (let i = 0; i < statuses.length; i++) if (statuses[i] !== DUPLICATE) stored++;
+    // Counted before the answer can leave: a read after an acknowledged write sees the change.
+    if (stored > 0) this.changed();
+    if (!this.store) return result;
     // All duplicates: nothing to write, but the originals may still be on their way to the disk.
     if (stored === 0) return this.store.barrier().then(() => result);
     const record =
       stored === statuses.length ? encodePackedEvents(new Uint8Array(packed)) : encodeEvents(subsetBatch(batch, (i) => statuses[i] !== DUPLICATE));
     return this.durable(record, result);
+  }
+
+  private changed(): void {
+    if (this.options.changes) Atomics.add(this.options.changes, this.options.index, 1);
   }
 
   /**
