@@ -143,7 +143,32 @@ export function parseQueryTimeMs(s: string): number | undefined {
   return parseIsoMs(s);
 }
 
-export const formatIso = (ms: number): string => new Date(ms).toISOString();
+const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+let cachedDay = NaN;
+let cachedDayPrefix = '';
+
+/**
+ * ISO 8601 UTC with milliseconds, as Date.prototype.toISOString writes it for years 0000-9999 (the
+ * only ones the service accepts). It runs for every event and bucket of a query answer: the date
+ * part is kept for the last day seen (answers walk one device's days in order), the time part is
+ * table lookups. A property test holds it equal to toISOString.
+ */
+export function formatIso(ms: number): string {
+  const day = Math.floor(ms / 86_400_000);
+  if (day !== cachedDay) {
+    cachedDay = day;
+    cachedDayPrefix = new Date(day * 86_400_000).toISOString().slice(0, 11);
+  }
+  let t = ms - day * 86_400_000;
+  const milli = t % 1000;
+  t = (t - milli) / 1000;
+  const sec = t % 60;
+  t = (t - sec) / 60;
+  const min = t % 60;
+  const hour = (t - min) / 60;
+  return `${cachedDayPrefix}${TWO_DIGITS[hour]}:${TWO_DIGITS[min]}:${TWO_DIGITS[sec]}.${THREE_DIGITS[milli]}Z`;
+}
 
 const INTERVAL = /^(\d{1,9})([smhd])$/;
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

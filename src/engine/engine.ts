@@ -435,7 +435,7 @@ export class ShardEngine {
     for (let c = 0; c < cols.length; c++) {
       const v = cols[c]![slot]!;
       if (v !== v) continue; // NaN: this event has no such metric
-      metrics += (metrics === '' ? '' : ',') + JSON.stringify(ring.names[c]) + ':' + String(v);
+      metrics += (metrics === '' ? '' : ',') + ring.keysJson[c] + v;
     }
     return (
       '{"event_id":' +

@@ -33,6 +33,8 @@ export class DeviceRing {
   tagSets: Uint32Array;
   /** Metric columns: names[c] is the metric of cols[c]. Columns are only ever added. */
   readonly names: string[] = [];
+  /** `"name":` of each column, as answers write it. */
+  readonly keysJson: string[] = [];
   readonly cols: Float64Array[] = [];
   /** metric name -> column number. A Map, so no metric name can reach an object prototype. */
   private readonly index = new Map<string, number>();
@@ -228,6 +230,7 @@ export class DeviceRing {
     const col = new Float64Array(rows).fill(NaN);
     if (values) col.set(values);
     this.names.push(name);
+    this.keysJson.push(JSON.stringify(name) + ':');
     this.cols.push(col);
     this.index.set(name, this.cols.length - 1);
     return this.cols.length - 1;

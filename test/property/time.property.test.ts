@@ -2,7 +2,7 @@
 // accepts, and must not accept anything the pattern refuses.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { daysFromCivil, parseCanonicalIsoMs, parseIsoMs, parseIsoMsByPattern } from '../../src/time.js';
+import { daysFromCivil, formatIso, parseCanonicalIsoMs, parseIsoMs, parseIsoMsByPattern, TIME_MS_MAX, TIME_MS_MIN } from '../../src/time.js';
 
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
 // Out-of-range fields on purpose (month 13, day 31 of a 30-day month, hour 24...).
@@ -48,6 +48,17 @@ describe('canonical ISO time reader', () => {
         expect(daysFromCivil(y, m, d) * 86_400_000).toBe(date.getTime());
       }),
       { numRuns: 5_000 },
+    );
+  });
+});
+
+describe('formatIso', () => {
+  it('writes what toISOString writes, for every accepted time', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: TIME_MS_MIN, max: TIME_MS_MAX }), fc.integer({ min: -1e12, max: 4e12 }), fc.constantFrom(TIME_MS_MIN, TIME_MS_MAX, 0, -1, 86_399_999, 86_400_000)), (ms) => {
+        expect(formatIso(ms)).toBe(new Date(ms).toISOString());
+      }),
+      { numRuns: 20_000 },
     );
   });
 });
