@@ -1,10 +1,15 @@
 // The only definition of what crosses the thread boundary between the HTTP front and a shard.
 //
 // Events travel columnar, one batch per shard per request (never one message per event), packed with
-// msgpack into an ArrayBuffer that is transferred, not cloned:
+// msgpack into an ArrayBuffer that is transferred, not cloned. In memory (EventBatch):
 //   deviceIds[i], eventIds[i], ts[i]                      for event i
 //   metricNames/metricValues[metricEnds[i-1] .. metricEnds[i])   its metrics
 //   tags[tagEnds[i-1] .. tagEnds[i])                      its tags
+// On the wire (and in the log, which stores the bytes the front sent) device ids, metric names and
+// tags are indexes into the batch's list of distinct strings: a batch names a few hundred devices,
+// metrics and tags thousands of times. So the shard decodes a few hundred strings instead of
+// thousands, and every event of a device or metric shares one string object, which the engine's
+// per-device caches compare by identity.
 // Everything else is a small task object, structured-cloned; replies are { ok, value } or
 // { ok: false, error } with a WireError, because classes do not survive the boundary.
 import { z } from 'zod';
@@ -12,7 +17,7 @@ import type { AlertRule, FiredAlert } from '../engine/alerts.js';
 import type { Buckets } from '../engine/buckets.js';
 import type { EngineStats, SearchHits } from '../engine/engine.js';
 import type { WireError } from '../errors.js';
-import { packToArrayBuffer, unpack } from '../codec/msgpack.js';
+import { pack, packToArrayBuffer, unpack } from '../codec/msgpack.js';
 import type { RecoveryReport, StoreCounters } from '../storage/store.js';
 
 export interface EventBatch {
@@ -26,53 +31,123 @@ export interface EventBatch {
   tags: string[];
 }
 
+/** The wire form of an EventBatch: names as indexes into `strings`. */
+interface PackedBatch {
+  strings: string[];
+  devices: Uint32Array;
+  eventIds: string[];
+  ts: Float64Array;
+  metricEnds: Uint32Array;
+  metricNames: Uint32Array;
+  metricValues: Float64Array;
+  tagEnds: Uint32Array;
+  tags: Uint32Array;
+}
+
 /** Accumulates events for one shard; `finish()` packs them for transfer. */
 export class BatchBuilder {
-  readonly deviceIds: string[] = [];
   readonly eventIds: string[] = [];
   /** Position of each event in the request, to put the shard's answers back in order. */
   readonly positions: number[] = [];
+  private readonly strings: string[] = [];
+  private readonly stringIndex = new Map<string, number>();
+  private readonly devices: number[] = [];
   private readonly ts: number[] = [];
   private readonly metricEnds: number[] = [];
-  private readonly metricNames: string[] = [];
+  private readonly metricNames: number[] = [];
   private readonly metricValues: number[] = [];
   private readonly tagEnds: number[] = [];
-  private readonly tags: string[] = [];
+  private readonly tags: number[] = [];
 
   get length(): number {
-    return this.deviceIds.length;
+    return this.eventIds.length;
+  }
+
+  private ref(s: string): number {
+    let i = this.stringIndex.get(s);
+    if (i === undefined) {
+      i = this.strings.length;
+      this.strings.push(s);
+      this.stringIndex.set(s, i);
+    }
+    return i;
   }
 
   add(position: number, deviceId: string, eventId: string, ts: number, metrics: Record<string, number>, tags: readonly string[]): void {
     this.positions.push(position);
-    this.deviceIds.push(deviceId);
+    this.devices.push(this.ref(deviceId));
     this.eventIds.push(eventId);
     this.ts.push(ts);
     for (const name of Object.keys(metrics)) {
-      this.metricNames.push(name);
+      this.metricNames.push(this.ref(name));
       this.metricValues.push(metrics[name]!);
     }
     this.metricEnds.push(this.metricNames.length);
-    for (const tag of tags) this.tags.push(tag);
+    for (const tag of tags) this.tags.push(this.ref(tag));
     this.tagEnds.push(this.tags.length);
   }
 
-  build(): EventBatch {
+  private packed(): PackedBatch {
     return {
-      deviceIds: this.deviceIds,
+      strings: this.strings,
+      devices: Uint32Array.from(this.devices),
       eventIds: this.eventIds,
       ts: Float64Array.from(this.ts),
       metricEnds: Uint32Array.from(this.metricEnds),
-      metricNames: this.metricNames,
+      metricNames: Uint32Array.from(this.metricNames),
       metricValues: Float64Array.from(this.metricValues),
       tagEnds: Uint32Array.from(this.tagEnds),
-      tags: this.tags,
+      tags: Uint32Array.from(this.tags),
     };
   }
 
-  finish(): ArrayBuffer {
-    return packToArrayBuffer(this.build());
+  /** The batch as the shard will see it. */
+  build(): EventBatch {
+    return expand(this.packed());
   }
+
+  /** The wire bytes, in an ArrayBuffer of their own (to transfer). */
+  finish(): ArrayBuffer {
+    return packToArrayBuffer(this.packed());
+  }
+
+  /** The wire bytes. */
+  finishBytes(): Uint8Array {
+    return pack(this.packed());
+  }
+}
+
+/** The wire bytes of an in-memory batch (for log records of a batch the shard cut down). */
+export function packBatch(batch: EventBatch): Uint8Array {
+  const b = new BatchBuilder();
+  let m = 0;
+  let t = 0;
+  for (let i = 0; i < batch.eventIds.length; i++) {
+    const metrics: Record<string, number> = Object.create(null);
+    for (; m < batch.metricEnds[i]!; m++) metrics[batch.metricNames[m]!] = batch.metricValues[m]!;
+    b.add(i, batch.deviceIds[i]!, batch.eventIds[i]!, batch.ts[i]!, metrics, batch.tags.slice(t, batch.tagEnds[i]));
+    t = batch.tagEnds[i]!;
+  }
+  return b.finishBytes();
+}
+
+const names = (strings: readonly string[], refs: Uint32Array): string[] => {
+  const out = new Array<string>(refs.length);
+  for (let i = 0; i < refs.length; i++) out[i] = strings[refs[i]!]!;
+  return out;
+};
+
+function expand(p: PackedBatch): EventBatch {
+  return {
+    deviceIds: names(p.strings, p.devices),
+    eventIds: p.eventIds,
+    ts: p.ts,
+    metricEnds: p.metricEnds,
+    metricNames: names(p.strings, p.metricNames),
+    metricValues: p.metricValues,
+    tagEnds: p.tagEnds,
+    tags: names(p.strings, p.tags),
+  };
 }
 
 /** The events of batch whose keep[i] is true, as a batch of their own. */
@@ -109,8 +184,13 @@ export function subsetBatch(batch: EventBatch, keep: (i: number) => boolean): Ev
   return out;
 }
 
-export function unpackBatch(buf: ArrayBuffer): EventBatch {
-  return unpack(buf) as EventBatch;
+/**
+ * A batch from its wire bytes. Logs written before names were indexed hold the in-memory form
+ * itself, which is taken as it is.
+ */
+export function unpackBatch(buf: ArrayBuffer | Uint8Array): EventBatch {
+  const v = unpack(buf) as PackedBatch | EventBatch;
+  return 'strings' in v ? expand(v) : v;
 }
 
 /** Epoch ms, or ±Infinity for an unbounded range end. */

@@ -1,12 +1,12 @@
 // What a log record means: the one file that knows. A record is one byte of type, then its body:
 //   1 EVENTS       the events a shard accepted from one task, as a packed EventBatch
-//                  (the thread protocol's columnar batch; duplicates are never logged)
+//                  (the thread protocol's wire bytes, see shard/protocol.ts; duplicates are never logged)
 //   2 RULE_ADDED   msgpack of the AlertRule
 //   3 RULE_REMOVED msgpack of { id }
 // Records carry what changes state and nothing that can be derived from it.
 import { pack, unpack } from '../codec/msgpack.js';
 import type { AlertRule } from '../engine/alerts.js';
-import type { EventBatch } from '../shard/protocol.js';
+import { packBatch, unpackBatch, type EventBatch } from '../shard/protocol.js';
 
 export const RecordType = { EVENTS: 1, RULE_ADDED: 2, RULE_REMOVED: 3 } as const;
 
@@ -29,7 +29,7 @@ const withType = (type: number, body: Uint8Array): Uint8Array => {
 /** An events record from an already packed EventBatch (the bytes the front sent), without re-encoding. */
 export const encodePackedEvents = (packedBatch: Uint8Array): Uint8Array => withType(RecordType.EVENTS, packedBatch);
 
-export const encodeEvents = (batch: EventBatch): Uint8Array => withType(RecordType.EVENTS, pack(batch));
+export const encodeEvents = (batch: EventBatch): Uint8Array => withType(RecordType.EVENTS, packBatch(batch));
 
 export const encodeRuleAdded = (rule: AlertRule): Uint8Array => withType(RecordType.RULE_ADDED, pack(rule));
 
@@ -40,7 +40,7 @@ export function decodeRecord(payload: Uint8Array): LogRecord {
   try {
     switch (payload[0]) {
       case RecordType.EVENTS:
-        return { type: RecordType.EVENTS, batch: unpack(body) as EventBatch };
+        return { type: RecordType.EVENTS, batch: unpackBatch(body) };
       case RecordType.RULE_ADDED:
         return { type: RecordType.RULE_ADDED, rule: unpack(body) as AlertRule };
       case RecordType.RULE_REMOVED:
