@@ -1,14 +1,21 @@
 // Query speed on a shard holding 1,000,000 events (replayed from a log written directly): recent
 // events of a device, a device's and all devices' 1-minute aggregates over the day, and search by
 // one and by two tags. Every query's answer is first checked against what event(n) implies, then
-// each is timed alone with autocannon. One JSON line per query.
-import { rmSync } from 'node:fs';
+// each is timed alone with autocannon, and with wrk where it is installed (autocannon, in
+// JavaScript on the same two cores, runs out of CPU before the server does; wrk, in C, much later).
+// Every timed answer must be the verified body. One JSON line per query and load generator.
+// The query cache is on unless QUERY_CACHE_ENTRIES=0 (the runner measures both).
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { DEVICES, event, startServer, T0, tempDir, writeLog } from './lib.mjs';
+import { hasWrk } from './wrk-ingest.mjs';
 
 const EVENTS = Number(process.env.QUERY_EVENTS ?? 1_000_000);
 const SECONDS = Number(process.env.SECONDS_PER_QUERY ?? 5);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50);
+const CACHE = process.env.QUERY_CACHE_ENTRIES === '0' ? 'off' : 'on';
 // Several devices, so recent/aggregate do not time one hot device only.
 const QUERY_DEVICES = [7, 13, 42, 99, 123, 150, 171, 199];
 const DAY = 'from_time=2025-01-01T00:00:00Z&to_time=2025-01-01T23:59:59.999Z';
@@ -167,6 +174,8 @@ try {
     return {
       scenario: 'query',
       query,
+      generator: 'autocannon',
+      queryCache: CACHE,
       events: EVENTS,
       connections: CONNECTIONS,
       reqPerSec: Math.round(result.requests.average),
@@ -185,7 +194,34 @@ try {
     ['search-1-tag-100', [tag1Path]],
     ['search-2-tags-100', [tag2Path]],
   ];
-  for (const [query, paths] of runs) console.log(JSON.stringify(await time(query, paths)));
+  /** Times one path with wrk (2 threads), every answer checked in Lua against the verified body. */
+  function timeWrk(query, path) {
+    const expectedFile = join(dataDir, 'expected-body');
+    writeFileSync(expectedFile, expectedBody.get(path));
+    const out = execFileSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '-s', 'bench/wrk-query.lua', base, '--', path, expectedFile], { encoding: 'utf8' });
+    const r = JSON.parse(out.trim().split('\n').pop());
+    if (r.non200 > 0 || r.wrong > 0 || r.errors > 0) fail(`${query} (wrk): ${JSON.stringify(r)}`);
+    return {
+      scenario: 'query',
+      query,
+      generator: 'wrk',
+      queryCache: CACHE,
+      events: EVENTS,
+      connections: CONNECTIONS,
+      reqPerSec: Math.round(r.requests / r.seconds),
+      p50ms: r.p50ms,
+      p99ms: r.p99ms,
+      p999ms: r.p999ms,
+      non2xx: r.non200,
+      total: r.requests,
+    };
+  }
+
+  const wrk = hasWrk();
+  for (const [query, paths] of runs) {
+    console.log(JSON.stringify(await time(query, paths)));
+    if (wrk) console.log(JSON.stringify(timeWrk(query, paths[0])));
+  }
 } finally {
   await server.stop();
   rmSync(dataDir, { recursive: true, force: true });

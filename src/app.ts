@@ -97,8 +97,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   };
   const schemas = buildSchemas(limits);
   const hooks: ServerHooks = {
-    onReply: (route, method, status, startedNs) => {
-      const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9;
+    onReply: (route, method, status, startedMs) => {
+      const seconds = (performance.now() - startedMs) / 1000;
       metrics.observeHttp(route, method, status, seconds);
       if (config.ACCESS_LOG) log('info', 'request', { route, method, status, ms: Number((seconds * 1000).toFixed(3)) });
     },

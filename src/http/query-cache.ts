@@ -17,6 +17,7 @@ export interface QueryCacheOptions {
 }
 
 interface Entry {
+  scope: ShardScope;
   stamp: number;
   body: string;
 }
@@ -48,22 +49,33 @@ export class QueryCache {
     return sum;
   }
 
+  /**
+   * A still valid answer to key, or undefined. Only answered queries are ever kept, so a request
+   * may be looked up by its raw text before it is parsed and validated.
+   */
+  get(key: string): string | undefined {
+    const hit = this.entries.get(key);
+    if (hit === undefined || hit.stamp !== this.stamp(hit.scope)) return undefined;
+    this.hits++;
+    return hit.body;
+  }
+
   /** The answer to key, computed now or still valid from before. */
   async answer(key: string, scope: ShardScope, compute: () => Promise<string>): Promise<string> {
     if (this.options.maxEntries === 0) return compute();
     const stamp = this.stamp(scope);
     const hit = this.entries.get(key);
-    if (hit !== undefined && hit.stamp === stamp) {
+    if (hit !== undefined && hit.scope === scope && hit.stamp === stamp) {
       this.hits++;
       return hit.body;
     }
     this.misses++;
     const body = await compute();
-    this.store(key, stamp, body);
+    this.store(key, scope, stamp, body);
     return body;
   }
 
-  private store(key: string, stamp: number, body: string): void {
+  private store(key: string, scope: ShardScope, stamp: number, body: string): void {
     const size = body.length + key.length;
     if (size > this.options.maxBytes / 4) return;
     const old = this.entries.get(key);
@@ -71,7 +83,7 @@ export class QueryCache {
       this.bytes -= old.body.length + key.length;
       this.entries.delete(key);
     }
-    this.entries.set(key, { stamp, body });
+    this.entries.set(key, { scope, stamp, body });
     this.bytes += size;
     for (const [k, e] of this.entries) {
       if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;

@@ -298,11 +298,13 @@ export function buildRoutes(d: RouteDeps): Route[] {
       },
       async handle(ctx) {
         requireRecovered();
-        const q = parseQuery(schemas.recentQuery, ctx.query);
         const deviceId = ctx.params[0]!;
+        const key = `recent\n${deviceId}\n${ctx.rawQuery}`;
+        const cached = queryCache.get(key);
+        if (cached !== undefined) return json(cached);
+        const q = parseQuery(schemas.recentQuery, ctx.query);
         const { fromMs, toMs } = range(q.from_time, q.to_time);
         const shard = shards.shardOf(deviceId);
-        const key = `recent\n${deviceId}\n${ctx.query.toString()}`;
         return json(await queryCache.answer(key, shard, () => shards.run<'recent'>(shard, { op: 'recent', deviceId, fromMs, toMs, limit: q.limit })));
       },
     },
@@ -325,11 +327,14 @@ export function buildRoutes(d: RouteDeps): Route[] {
       },
       async handle(ctx) {
         requireRecovered();
+        const key = `aggregate\n${ctx.rawQuery}`;
+        const cached = queryCache.get(key);
+        if (cached !== undefined) return json(cached);
         const q = parseQuery(schemas.aggregateQuery, ctx.query);
         const { fromMs, toMs } = range(q.from_time, q.to_time);
         const task = { op: 'aggregate' as const, metric: q.metric, fromMs, toMs, intervalMs: q.interval, maxBuckets: config.MAX_BUCKETS };
         const scope = q.device_id === undefined ? 'all' : shards.shardOf(q.device_id);
-        return json(await queryCache.answer(`aggregate\n${ctx.query.toString()}`, scope, () => aggregate(q.device_id, task)));
+        return json(await queryCache.answer(key, scope, () => aggregate(q.device_id, task)));
       },
     },
     {
@@ -344,9 +349,12 @@ export function buildRoutes(d: RouteDeps): Route[] {
       },
       async handle(ctx) {
         requireRecovered();
+        const key = `search\n${ctx.rawQuery}`;
+        const cached = queryCache.get(key);
+        if (cached !== undefined) return json(cached);
         const q = parseQuery(schemas.searchQuery, ctx.query, ['tag']);
         const { fromMs, toMs } = range(q.from_time, q.to_time);
-        return json(await queryCache.answer(`search\n${ctx.query.toString()}`, 'all', () => search(q.tag, fromMs, toMs, q.limit)));
+        return json(await queryCache.answer(key, 'all', () => search(q.tag, fromMs, toMs, q.limit)));
       },
     },
     {

@@ -13,6 +13,8 @@ export interface RequestContext {
   method: string;
   path: string;
   params: string[];
+  /** The query string as sent (without `?`). */
+  rawQuery: string;
   query: URLSearchParams;
   headers: {
     contentType: string;
@@ -66,7 +68,8 @@ export interface ServerOptions {
 
 export interface ServerHooks {
   /** Every reply: for access logs and request metrics. */
-  onReply?(route: string, method: string, status: number, startedNs: bigint): void;
+  /** startedMs: performance.now() when the request arrived. */
+  onReply?(route: string, method: string, status: number, startedMs: number): void;
   /** Unexpected errors (bugs): logged; the client gets a 500. */
   onError?(err: unknown): void;
 }
@@ -196,12 +199,18 @@ export function createServer(routes: Route[], options: ServerOptions, hooks: Ser
   for (const route of routes) {
     const paramCount = (route.path.match(/:/g) ?? []).length;
     app[route.method](route.path, (res: HttpResponse, req: HttpRequest) => {
-      const startedNs = process.hrtime.bigint();
+      const startedMs = performance.now();
+      const rawQuery = req.getQuery() ?? '';
+      let query: URLSearchParams | undefined;
       const ctx: RequestContext = {
         method: req.getMethod(),
         path: req.getUrl(),
         params: [],
-        query: new URLSearchParams(req.getQuery() ?? ''),
+        rawQuery,
+        // Parsed on first use: a query answered from the cache never needs it.
+        get query() {
+          return (query ??= new URLSearchParams(rawQuery));
+        },
         headers: {
           contentType: req.getHeader('content-type'),
           lastEventId: req.getHeader('last-event-id'),
@@ -218,7 +227,7 @@ export function createServer(routes: Route[], options: ServerOptions, hooks: Ser
       });
       const finish = (reply: Reply) => {
         writeReply(ctx, reply);
-        hooks.onReply?.(route.path, ctx.method, reply.status, startedNs);
+        hooks.onReply?.(route.path, ctx.method, reply.status, startedMs);
       };
       try {
         if (route.access && options.authorize && !options.authorize(route.access, ctx.headers.authorization)) {
@@ -274,7 +283,7 @@ export function createServer(routes: Route[], options: ServerOptions, hooks: Ser
         ? { status: 405, body: JSON.stringify({ detail: `Method ${method.toUpperCase()} not allowed; use ${allowed.join(', ')}` }), headers: { Allow: allowed.join(', ') } }
         : { status: 404, body: JSON.stringify({ detail: 'Not Found' }) };
     writeReply({ res, aborted: false, extraHeaders }, reply);
-    hooks.onReply?.('unmatched', method, reply.status, process.hrtime.bigint());
+    hooks.onReply?.('unmatched', method, reply.status, performance.now());
   });
 
   let listenSocket: us_listen_socket | undefined;

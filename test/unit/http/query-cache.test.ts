@@ -74,6 +74,20 @@ describe('QueryCache', () => {
     expect(cache.size).toBeGreaterThan(0);
   });
 
+  it('get() checks an entry against the shards it was computed from', async () => {
+    const { changes, cache, ask } = setup(2);
+    await ask('one', 1);
+    await ask('all', 'all');
+    expect(cache.get('one')).toBe('answer one #1');
+    expect(cache.get('all')).toBe('answer all #2');
+    expect(cache.get('never asked')).toBeUndefined();
+    Atomics.add(changes, 0, 1);
+    expect(cache.get('one')).toBe('answer one #1'); // shard 0 is not one it read
+    expect(cache.get('all')).toBeUndefined();
+    Atomics.add(changes, 1, 1);
+    expect(cache.get('one')).toBeUndefined();
+  });
+
   it('with maxEntries 0 always computes', async () => {
     const { ask, computed, cache } = setup(1, 0);
     await ask('q', 0);
