@@ -1,6 +1,8 @@
 // The file operations storage needs, behind one small interface so tests can inject faults (a
 // failing fsync, a full disk, a short write). Synchronous on purpose: each shard runs them on its
-// own thread, and group commit means one write and one fsync cover many requests.
+// own thread, and group commit means one write and one fsync cover many requests. The one
+// exception is the log's group-commit fdatasync, which also comes as fdatasyncLater: it runs on
+// libuv's thread pool while the shard goes on applying the next tasks.
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -14,6 +16,8 @@ export interface StorageIO {
   /** Writes all of buf at position; throws on any failure (ENOSPC, EIO ...). */
   writeAt(fd: number, buf: Uint8Array, position: number): void;
   fdatasync(fd: number): void;
+  /** fdatasync off this thread; settles when it is done. */
+  fdatasyncLater(fd: number): Promise<void>;
   truncateFd(fd: number, size: number): void;
   truncate(path: string, size: number): void;
   close(fd: number): void;
@@ -39,6 +43,7 @@ export const nodeIO: StorageIO = {
     }
   },
   fdatasync: (fd) => fs.fdatasyncSync(fd),
+  fdatasyncLater: (fd) => new Promise<void>((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve()))),
   truncateFd: (fd, size) => fs.ftruncateSync(fd, size),
   truncate: (path, size) => fs.truncateSync(path, size),
   close: (fd) => fs.closeSync(fd),

@@ -21,6 +21,8 @@ export function listSegments(io: StorageIO, dir: string): number[] {
 
 export class SegmentLog {
   private fd = -1;
+  /** The fdatasyncLater in flight (at most one: the store starts the next when it settles). */
+  private inFlight: { fd: number; done: Promise<void> } | undefined;
   private seq = 0;
   private size = 0;
   /** Bytes appended since this object was made. */
@@ -73,6 +75,40 @@ export class SegmentLog {
     this.io.fdatasync(this.fd);
   }
 
+  /** Syncs the current segment off this thread; settles when done. */
+  syncLater(): Promise<void> {
+    const fd = this.fd;
+    const done = this.io.fdatasyncLater(fd);
+    const entry = { fd, done };
+    this.inFlight = entry;
+    const clear = () => {
+      if (this.inFlight === entry) this.inFlight = undefined;
+    };
+    done.then(clear, clear);
+    return done;
+  }
+
+  /** Resolves once no fdatasyncLater is in flight. */
+  async settled(): Promise<void> {
+    while (this.inFlight) await this.inFlight.done.catch(() => {});
+  }
+
+  /** Closes fd, but only after a sync in flight on it is done (its file must not close under it). */
+  private closeFd(fd: number): void {
+    const busy = this.inFlight?.fd === fd ? this.inFlight.done : undefined;
+    if (busy === undefined) this.io.close(fd);
+    else {
+      const close = () => {
+        try {
+          this.io.close(fd);
+        } catch {
+          // Nothing depends on this close: the segment was synced before it was let go.
+        }
+      };
+      busy.then(close, close);
+    }
+  }
+
   get full(): boolean {
     return this.size >= this.segmentBytesMax;
   }
@@ -81,7 +117,7 @@ export class SegmentLog {
   rotate(): number {
     const closed = this.seq;
     this.sync();
-    this.io.close(this.fd);
+    this.closeFd(this.fd);
     this.start(closed);
     return closed;
   }
@@ -101,7 +137,7 @@ export class SegmentLog {
   close(sync = true): void {
     if (this.fd >= 0) {
       if (sync) this.sync();
-      this.io.close(this.fd);
+      this.closeFd(this.fd);
       this.fd = -1;
     }
   }

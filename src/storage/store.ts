@@ -3,7 +3,9 @@
 // Group commit: records appended while the shard works through the tasks it has in hand are
 // written together, with one write (and, with FSYNC=always, one fdatasync), on the next turn of
 // the shard's event loop; every task waiting on them is answered after that. So under load one
-// fsync covers many requests, and a lone request waits for one fsync.
+// fsync covers many requests, and a lone request waits for one fsync. The fdatasync runs off the
+// shard's thread (libuv's pool), one at a time: while it runs the shard applies and writes the
+// next tasks, whose waiters go to the next fdatasync, started as soon as this one is done.
 //
 // A failed write or fsync is never retried (an fsync that failed may have dropped dirty pages
 // without saying which: PostgreSQL's lesson). The store stops accepting records, every waiting and
@@ -81,6 +83,10 @@ export class ShardStore {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private waiters: Waiter[] = [];
+  /** Written, waiting for the next fdatasync (FSYNC=always). */
+  private unsynced: Waiter[] = [];
+  /** Waiting for the fdatasync in flight, if one is. */
+  private syncing: Waiter[] | undefined;
   private flushScheduled = false;
   private dirty = false;
   private failed: StorageFailedError | undefined;
@@ -224,8 +230,9 @@ export class ShardStore {
    */
   barrier(): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    if (this.pending.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    const queue = this.pending.length > 0 ? this.waiters : this.unsynced.length > 0 ? this.unsynced : this.syncing;
+    if (queue === undefined) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => queue.push({ resolve, reject }));
   }
 
   /** Writes (and, per FSYNC, syncs) everything queued, then answers its waiters. */
@@ -245,20 +252,55 @@ export class ShardStore {
       this.log.append(buf);
       this.counters.logBytes += buf.length;
       this.bytesSinceSnapshot += buf.length;
-      if (this.options.fsync === 'always') this.sync();
-      else this.dirty = true;
     } catch (e) {
       this.fail(e as Error);
       for (const w of waiters) w.reject(this.failed!);
       return;
     }
-    for (const w of waiters) w.resolve();
+    if (this.options.fsync === 'always') {
+      for (const w of waiters) this.unsynced.push(w);
+      this.startSync();
+    } else {
+      this.dirty = true;
+      for (const w of waiters) w.resolve();
+    }
     try {
       if (this.bytesSinceSnapshot >= this.options.snapshotLogBytes) this.requestSnapshot();
-      else if (this.log.full) this.log.rotate();
+      else if (this.log.full) this.rotate();
     } catch (e) {
       this.fail(e as Error);
     }
+  }
+
+  /** Starts an fdatasync for everything written so far, unless one is in flight (it starts the next). */
+  private startSync(): void {
+    if (this.syncing || this.unsynced.length === 0 || this.failed) return;
+    const batch = this.unsynced;
+    this.unsynced = [];
+    this.syncing = batch;
+    const t0 = performance.now();
+    this.log.syncLater().then(
+      () => {
+        this.syncing = undefined;
+        this.countSync(t0);
+        for (const w of batch) w.resolve();
+        this.startSync();
+      },
+      (e: unknown) => {
+        this.syncing = undefined;
+        this.fail(e as Error);
+        for (const w of batch) w.reject(this.failed!);
+      },
+    );
+  }
+
+  /** Syncs and closes the segment, starts the next; what was waiting for a sync is durable now. */
+  private rotate(): number {
+    const closed = this.log.rotate();
+    const durable = this.unsynced;
+    this.unsynced = [];
+    for (const w of durable) w.resolve();
+    return closed;
   }
 
   /** A scheduled snapshot: on the writer thread when there is one, so ingestion pauses only for the state copy. */
@@ -276,7 +318,7 @@ export class ShardStore {
     let state: unknown;
     const bytesBefore = this.bytesSinceSnapshot;
     try {
-      covers = this.log.rotate();
+      covers = this.rotate();
       state = this.exportState();
     } catch (e) {
       this.fail(e as Error);
@@ -332,7 +374,7 @@ export class ShardStore {
     if (this.failed) return;
     const t0 = performance.now();
     try {
-      const covers = this.log.rotate();
+      const covers = this.rotate();
       const bytes = writeSnapshot(this.io, this.options.dir, covers, this.exportState());
       this.bytesSinceSnapshot = 0;
       const secs = (performance.now() - t0) / 1000;
@@ -348,6 +390,8 @@ export class ShardStore {
     this.timers.length = 0;
     if (this.snapshotInFlight) await this.snapshotInFlight;
     this.flush();
+    // The waiters of the fdatasync in flight are answered before the shard closes.
+    await this.log.settled();
     if (!this.failed && this.bytesSinceSnapshot > 0) this.snapshot();
     try {
       // After a failed write or fsync, never fsync again: close without it.
@@ -360,18 +404,26 @@ export class ShardStore {
   private sync(): void {
     const t0 = performance.now();
     this.log.sync();
+    this.countSync(t0);
+    this.dirty = false;
+  }
+
+  private countSync(t0: number): void {
     const secs = (performance.now() - t0) / 1000;
     this.counters.fsyncs++;
     this.counters.fsyncSecondsTotal += secs;
     if (secs > this.counters.fsyncSecondsMax) this.counters.fsyncSecondsMax = secs;
     observe(this.counters.fsyncSeconds, secs);
-    this.dirty = false;
   }
 
   private fail(e: Error): void {
     if (this.failed) return;
     this.failed = new StorageFailedError(`the log in ${this.options.dir} could not be written (${e.message}); this shard no longer accepts writes until the service is restarted`);
     this.logger('error', this.failed.message);
+    // Written but never to be synced: nothing can be promised about them.
+    const stranded = this.unsynced;
+    this.unsynced = [];
+    for (const w of stranded) w.reject(this.failed);
   }
 
   private startTimers(): void {

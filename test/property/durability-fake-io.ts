@@ -245,6 +245,20 @@ export class FakeDisk {
         if (disk.failFdatasync) throw disk.failFdatasync;
         ino.durable = Buffer.from(ino.cached);
       },
+      // The sync happens a turn later, as it would on another thread: a crash in between means it
+      // never happened.
+      fdatasyncLater(n) {
+        return new Promise<void>((resolve, reject) =>
+          setImmediate(() => {
+            try {
+              this.fdatasync(n);
+              resolve();
+            } catch (e) {
+              reject(e as Error);
+            }
+          }),
+        );
+      },
       syncFile(path) {
         step();
         disk.counts.fdatasync++;

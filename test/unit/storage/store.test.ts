@@ -44,6 +44,18 @@ class FaultIO {
         if (self.failFdatasync) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
         nodeIO.fdatasync(fd);
       },
+      fdatasyncLater(fd) {
+        return new Promise<void>((resolve, reject) =>
+          setImmediate(() => {
+            try {
+              this.fdatasync(fd);
+              resolve();
+            } catch (e) {
+              reject(e as Error);
+            }
+          }),
+        );
+      },
       fsyncDir(d) {
         self.counts.fsyncDir++;
         nodeIO.fsyncDir(d);
@@ -120,6 +132,36 @@ describe('group commit', () => {
     await t.append('x').then(() => (syncedWhenResolved = f.counts.fdatasync));
     expect(syncedWhenResolved).toBe(1);
     t.store.close();
+  });
+
+  it('while an fdatasync is in flight, later appends are written at once and wait for the next one', async () => {
+    const f = new FaultIO();
+    const t = opened(f.io);
+    f.reset();
+    const order: string[] = [];
+    const first = t.append('a').then(() => order.push(`a after ${f.counts.fdatasync} syncs`));
+    // Next turn: 'a' is written and its fdatasync started (it runs a turn later still).
+    await new Promise((r) => setImmediate(r));
+    expect(f.counts).toMatchObject({ writeAt: 1, fdatasync: 0 });
+    const second = t.append('b').then(() => order.push(`b after ${f.counts.fdatasync} syncs`));
+    const barrier = t.store.barrier().then(() => order.push(`barrier after ${f.counts.fdatasync} syncs`));
+    await Promise.all([first, second, barrier]);
+    expect(order).toEqual(['a after 1 syncs', 'b after 2 syncs', 'barrier after 2 syncs']);
+    expect(f.counts.writeAt).toBe(2);
+    await t.store.close();
+  });
+
+  it('a barrier while only an fdatasync is in flight waits for it', async () => {
+    const f = new FaultIO();
+    const t = opened(f.io);
+    f.reset();
+    const order: string[] = [];
+    const first = t.append('a').then(() => order.push('a'));
+    await new Promise((r) => setImmediate(r)); // written, sync in flight
+    const barrier = t.store.barrier().then(() => order.push(`barrier after ${f.counts.fdatasync} syncs`));
+    await Promise.all([first, barrier]);
+    expect(order).toEqual(['a', 'barrier after 1 syncs']);
+    await t.store.close();
   });
 
   it('FSYNC=never does no fdatasync on append', async () => {
