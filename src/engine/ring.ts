@@ -45,6 +45,8 @@ export class DeviceRing {
   /** Id index: physical slot + 1, 0 for an empty place; length a power of two >= 2 * allocation. */
   private idIndex: Int32Array;
   private idMask: number;
+  /** Per physical slot: where its entry is in idIndex, so a row that moves moves its entry in O(1). */
+  private idAt: Int32Array;
   /** Entry bits holding slot + 1; the bits above hold the hash. */
   private readonly slotMask: number;
   /** The hash of the id last looked up: an insert follows a lookup of the same id. */
@@ -58,6 +60,7 @@ export class DeviceRing {
     this.tagSets = new Uint32Array(rows);
     this.idIndex = new Int32Array(indexSizeFor(rows));
     this.idMask = this.idIndex.length - 1;
+    this.idAt = new Int32Array(rows);
     this.slotMask = 2 ** (32 - Math.clz32(capacity)) - 1;
   }
 
@@ -118,6 +121,7 @@ export class DeviceRing {
     let p = h & mask;
     while (index[p] !== 0) p = (p + 1) & mask;
     index[p] = (h & ~this.slotMask) | (slot + 1);
+    this.idAt[slot] = p;
   }
 
   /** Removes id from the index, shifting back the entries after it that probed past its place. */
@@ -133,6 +137,7 @@ export class DeviceRing {
       const stays = hole < q ? home > hole && home <= q : home > hole || home <= q;
       if (stays) continue;
       index[hole] = index[q]!;
+      this.idAt[(index[q]! & this.slotMask) - 1] = hole;
       index[q] = 0;
       hole = q;
     }
@@ -141,6 +146,7 @@ export class DeviceRing {
   private rebuildIdIndex(): void {
     this.idIndex = new Int32Array(indexSizeFor(this.ts.length));
     this.idMask = this.idIndex.length - 1;
+    this.idAt = new Int32Array(this.ts.length);
     for (let i = 0; i < this.length; i++) this.indexSlot(this.slot(i));
   }
 
@@ -283,24 +289,43 @@ export class DeviceRing {
   /** Bytes of the columns (not counting the event id strings themselves). */
   get bytes(): number {
     const rows = this.ts.length;
-    return rows * (8 + 4 + 8) + this.idIndex.byteLength + this.cols.length * rows * 8;
+    return rows * (8 + 4 + 8 + 4) + this.idIndex.byteLength + this.cols.length * rows * 8;
   }
 
   /** Moves logical rows [at, length) one place up; the slot for `at` is then free. */
   private shiftUp(at: number): void {
+    const first = this.slot(at);
+    const last = this.slot(this.length); // the free slot the newest row moves into
+    if (first < last) {
+      // One run without wrapping: the typed columns move with memmove.
+      this.ts.copyWithin(first + 1, first, last);
+      this.tagSets.copyWithin(first + 1, first, last);
+      for (const col of this.cols) col.copyWithin(first + 1, first, last);
+      // The ids by hand: Array.prototype.copyWithin takes a slow generic path on a holey array.
+      const ids = this.ids;
+      for (let s = last - 1; s >= first; s--) {
+        this.moveIdEntry(s, s + 1);
+        ids[s + 1] = ids[s]!;
+      }
+      return;
+    }
     const cols = this.cols;
     for (let i = this.length; i > at; i--) {
       const to = this.slot(i);
       const from = this.slot(i - 1);
       this.ts[to] = this.ts[from]!;
-      const id = this.ids[from]!;
-      this.ids[to] = id;
-      // ids[from] still holds id (it is overwritten next step), so its index entry is found there.
-      const at = this.idPosition(id);
-      this.idIndex[at] = (this.idIndex[at]! & ~this.slotMask) | (to + 1);
+      this.moveIdEntry(from, to);
+      this.ids[to] = this.ids[from]!;
       this.tagSets[to] = this.tagSets[from]!;
       for (const col of cols) col[to] = col[from]!;
     }
+  }
+
+  /** The row at slot `from` moves to slot `to`: so does its index entry. */
+  private moveIdEntry(from: number, to: number): void {
+    const p = this.idAt[from]!;
+    this.idIndex[p] = (this.idIndex[p]! & ~this.slotMask) | (to + 1);
+    this.idAt[to] = p;
   }
 
   private grow(): void {

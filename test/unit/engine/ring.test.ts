@@ -148,12 +148,13 @@ describe('DeviceRing', () => {
     expect(r.isBeforeOldest(11, 'a')).toBe(false);
   });
 
-  it('bytes counts the time, tag-set and per-metric columns of the allocation', () => {
+  it('bytes counts the time, tag-set, id and per-metric columns of the allocation, and the id index', () => {
     const r = new DeviceRing(4);
     const index = 16 * 4; // the id index: at least 16 places of 4 bytes
-    expect(r.bytes).toBe(4 * 20 + index);
+    const perRow = 8 + 4 + 8 + 4; // time, tag set, id reference, id index back-pointer
+    expect(r.bytes).toBe(4 * perRow + index);
     put(r, 1, 'a', 1);
-    expect(r.bytes).toBe(4 * 20 + index + 4 * 8);
+    expect(r.bytes).toBe(4 * perRow + index + 4 * 8);
   });
 
   it('matches a sorted reference under random late inserts and evictions of the oldest', () => {
