@@ -19,6 +19,7 @@ const SCENARIOS = [
         { name: 'batch-msgpack-100', script: 'wrk-ingest.mjs', env: { BATCH: '100', FORMAT: 'msgpack', MAX_RATE: '400000' } },
       ]
     : [{ name: 'batch-autocannon', script: 'msgpack-ingest.mjs' }]),
+  { name: 'msgpack-decode', script: 'msgpack-decode.mjs' },
   { name: 'queries', script: 'queries.mjs' },
   { name: 'queries-uncached', script: 'queries.mjs', env: { QUERY_CACHE_ENTRIES: '0' } },
   { name: 'mixed', script: 'mixed.mjs' },
@@ -81,6 +82,15 @@ const row = (r) => {
         `recovery, ${fmt(r.events)} events`,
         `log ${fmt(Math.round(r.logBytes / 1e6))} MB: ready in ${r.logReplay.readySeconds} s; from snapshot ready in ${r.fromSnapshot.readySeconds} s`,
         `${fmt(r.logReplay.eventsPerSec)} ev/s replayed`,
+        '',
+        '',
+        '',
+      ];
+    case 'msgpack-decode':
+      return [
+        'decoding a 1,000-event body (in process)',
+        Object.entries(r.us_per_event).map(([k, v]) => `${k} ${v}`).join(', '),
+        'µs per event',
         '',
         '',
         '',

@@ -1,8 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { buildSchemas } from '../../../src/api/schemas.js';
 import { decodeList, decodeOne, formatOf, parseJson } from '../../../src/api/decode.js';
-import { pack } from '../../../src/codec/msgpack.js';
+import {
+  BODY_DEPTH_MAX,
+  decodesAsObjects,
+  MsgpackDepthError,
+  MsgpackValueError,
+  pack,
+  unpackUntrusted,
+  unpackUntrustedViaMaps,
+} from '../../../src/codec/msgpack.js';
 import { ApiError, type Issue } from '../../../src/errors.js';
+import { arr, bin, bytes, type Bytes, ext, map, nil, str, uint } from '../../support/msgpack-bytes.js';
 
 const buf = (s: string) => Buffer.from(s, 'utf8');
 
@@ -142,3 +151,143 @@ describe('msgpack bodies', () => {
     expect(fromMsgpack.success).toBe(false);
   });
 });
+
+describe('unpackUntrusted', () => {
+  const nested = (levels: number, leaf: Bytes): Bytes => (levels === 0 ? leaf : arr([nested(levels - 1, leaf)]));
+  const ownKeys = (v: unknown) => Reflect.ownKeys(v as object);
+  const event = (n: number) => ({
+    event_id: `ev-${n}`,
+    device_id: `dev-${n % 200}`,
+    timeStamp: new Date(1_735_689_600_000 + n * 10).toISOString(),
+    metrics: { temp: 20 + (n % 17), cpu: (n % 100) / 100, mem: n % 4096 },
+    tags: [`room:${n % 50}`, `fw:v${n % 3}`],
+  });
+
+  it('a batch of ordinary events takes the fast route and decodes to what JSON.parse gives for it', () => {
+    const batch = Array.from({ length: 1000 }, (_, i) => event(i));
+    const body = Buffer.from(pack(batch));
+    expect(decodesAsObjects(body)).toBe(true);
+    const out = unpackUntrusted(body) as object[];
+    expect(out).toStrictEqual(JSON.parse(JSON.stringify(batch)));
+    expect(Object.getPrototypeOf(out[0])).toBe(Object.prototype);
+    expect(Object.getPrototypeOf((out[0] as { metrics: object }).metrics)).toBe(Object.prototype);
+  });
+
+  it('a body inside a larger buffer decodes from its own bytes only', () => {
+    const body = Buffer.from(pack({ a: 'x'.repeat(40), b: [1, 2] }));
+    const backing = Buffer.alloc(body.length + 20, 0xc1);
+    body.copy(backing, 10);
+    const view = backing.subarray(10, 10 + body.length);
+    expect(decodesAsObjects(view)).toBe(true);
+    expect(unpackUntrusted(view)).toStrictEqual({ a: 'x'.repeat(40), b: [1, 2] });
+  });
+
+  it.each(['fix', 8, 16, 32] as const)('a __proto__ key in string format %s is kept as an own data property', (format) => {
+    const body = bytes(map([[str('__proto__', format), map([[str('x'), uint(1)]])], [str('cpu'), uint(2)]]));
+    expect(decodesAsObjects(body)).toBe(false);
+    const v = unpackUntrusted(body) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(v)).toBe(Object.prototype);
+    expect(ownKeys(v)).toEqual(['__proto__', 'cpu']);
+    expect(Object.getOwnPropertyDescriptor(v, '__proto__')).toEqual({ value: { x: 1 }, enumerable: true, writable: true, configurable: true });
+    expect(Object.getPrototypeOf(v['__proto__'])).toBe(Object.prototype);
+  });
+
+  it('__proto_ and __proto__ in one map stay two keys (msgpackr alone would rename one onto the other)', () => {
+    const body = bytes(map([[str('__proto_'), uint(1)], [str('__proto__'), uint(2)]]));
+    expect(unpackUntrusted(body)).toEqual(JSON.parse('{"__proto_": 1, "__proto__": 2}'));
+    expect(ownKeys(unpackUntrusted(body))).toEqual(['__proto_', '__proto__']);
+    const alone = bytes(map([[str('__proto_'), uint(1)]]));
+    expect(decodesAsObjects(alone)).toBe(true);
+    expect(ownKeys(unpackUntrusted(alone))).toEqual(['__proto_']);
+  });
+
+  it('a key only resembling __proto__ in malformed UTF-8 takes the fast route and decodes as the general route does', () => {
+    const overlong = new Uint8Array([0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0xc1, 0x9f]); // "__proto_" + an overlong "_"
+    for (const body of [bytes(map([[str(overlong), uint(1)]])), bytes(map([[str(overlong.subarray(1)), uint(1)]]))]) {
+      expect(decodesAsObjects(body)).toBe(true);
+      const v = unpackUntrusted(body);
+      expect(ownKeys(v)).toEqual(ownKeys(unpackUntrustedViaMaps(body)));
+      expect(ownKeys(v)).not.toContain('__proto__');
+      expect(Object.getPrototypeOf(v)).toBe(Object.prototype);
+    }
+  });
+
+  it('keys named after Object.prototype members become own keys', () => {
+    const text = '{"constructor":1,"toString":2,"hasOwnProperty":3,"valueOf":{"__proto__":4}}';
+    const v = unpackUntrusted(Buffer.from(pack(JSON.parse(text))));
+    expect(v).toEqual(JSON.parse(text));
+    expect(ownKeys(v)).toEqual(['constructor', 'toString', 'hasOwnProperty', 'valueOf']);
+  });
+
+  it('non-string keys are stringified, as the general route always did', () => {
+    const body = bytes(map([[uint(1), uint(10)], [nil, uint(11)], [[0xc3], uint(12)], [[0xff], uint(13)], [arr([uint(1), str('a')]), uint(14)], [map([]), uint(15)]]));
+    expect(decodesAsObjects(body)).toBe(false);
+    const v = unpackUntrusted(body);
+    expect(v).toEqual({ '1': 10, null: 11, true: 12, '-1': 13, '1,a': 14, '[object Map]': 15 });
+    expect(Object.getPrototypeOf(v)).toBe(Object.prototype);
+  });
+
+  it(`nesting up to ${BODY_DEPTH_MAX} levels decodes by the fast route; a map, array or bin one level deeper is refused`, () => {
+    const deepest = bytes(nested(BODY_DEPTH_MAX, uint(7)));
+    expect(decodesAsObjects(deepest)).toBe(true);
+    let v = unpackUntrusted(deepest);
+    for (let i = 0; i < BODY_DEPTH_MAX; i++) v = (v as unknown[])[0];
+    expect(v).toBe(7);
+    const binDeepest = bytes(nested(BODY_DEPTH_MAX - 2, map([[str('b'), bin(new Uint8Array([1]))]])));
+    expect(decodesAsObjects(binDeepest)).toBe(true);
+    expect(JSON.stringify(unpackUntrusted(binDeepest))).toContain('{"b":{"type":"Buffer","data":[1]}}');
+    for (const leaf of [arr([]), map([]), bin(new Uint8Array(0)), map([[str('k'), uint(1)]])]) {
+      const body = bytes(nested(BODY_DEPTH_MAX, leaf));
+      expect(decodesAsObjects(body)).toBe(false);
+      expect(() => unpackUntrusted(body)).toThrow(MsgpackDepthError);
+    }
+  });
+
+  it('extension values other than timestamps and undefined are refused, records and references included', () => {
+    const record = [0xd4, 0x72, 0x40, ...arr([str('a')]), ...uint(1)]; // msgpackr's record extension: a plain object when decoded
+    for (const body of [bytes(record), bytes(arr([uint(1), record])), Buffer.from(pack(new Set([1]))), Buffer.from(pack(new Int16Array([1]))), bytes([0xc1])]) {
+      expect(decodesAsObjects(body)).toBe(false);
+      expect(() => unpackUntrusted(body)).toThrow(MsgpackValueError);
+    }
+    expect(() => unpackUntrusted(bytes(ext(0x20, new Uint8Array(3))))).toThrow('Unknown extension type');
+  });
+
+  it('timestamps, bin, 64-bit integers and msgpackr\'s undefined come through as the general route gives them', () => {
+    const body = bytes(
+      map([
+        [str('t'), ext(0xff, new Uint8Array([0, 0, 0, 1]))],
+        [str('b'), bin(new Uint8Array([1, 2]), 16)],
+        [str('u'), [0xcf, 0, 0, 0, 1, 0, 0, 0, 0]],
+        [str('n'), ext(0, new Uint8Array(1))],
+      ]),
+    );
+    expect(unpackUntrusted(body)).toEqual({ t: new Date(1000), b: Buffer.from([1, 2]), u: 2n ** 32n, n: undefined });
+    const fast = bytes(map([[str('b'), bin(new Uint8Array([1, 2]), 32)], [str('i'), [0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]]]));
+    expect(decodesAsObjects(fast)).toBe(true);
+    expect(unpackUntrusted(fast)).toEqual({ b: Buffer.from([1, 2]), i: -2n });
+  });
+
+  it('wide formats of small maps, arrays and strings take the fast route', () => {
+    const body = bytes(map([[str('a', 32), arr([str('x', 16), uint(1)], 32)], [str('b', 8), map([], 16)]], 32));
+    expect(decodesAsObjects(body)).toBe(true);
+    expect(unpackUntrusted(body)).toStrictEqual({ a: ['x', 1], b: {} });
+  });
+
+  it('malformed bodies throw what the general route throws', () => {
+    const ok = map([[str('a'), arr([uint(1), str('xy')])]]);
+    for (const body of [bytes(ok.slice(0, -1)), bytes(ok, uint(1)), bytes([0xdc, 0x00]), bytes([0xdb, 0, 0, 0, 9, 0x61]), bytes(map([[str('a'), uint(1)]]).slice(0, 3))]) {
+      expect(decodesAsObjects(body)).toBe(false);
+      expect(() => unpackUntrustedViaMaps(body)).toThrow();
+      expect(() => unpackUntrusted(body)).toThrow(errorOf(() => unpackUntrustedViaMaps(body)).message);
+    }
+  });
+});
+
+function errorOf(f: () => unknown): Error {
+  try {
+    f();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a throw');
+}
