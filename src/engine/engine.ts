@@ -28,6 +28,13 @@ export const STORED = 0;
 export const DUPLICATE = 1;
 export type IngestStatus = typeof STORED | typeof DUPLICATE;
 
+/** A number from the device id, the same on every run (spreads ring growth over devices). */
+function staggerOf(id: string): number {
+  let h = 0;
+  for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) | 0;
+  return h ^ (h >>> 7);
+}
+
 /** Tag sets a device's events recently carried, checked before the shard-wide intern table. */
 const RECENT_TAG_SETS = 4;
 
@@ -57,7 +64,7 @@ export class Device {
     capacity: number,
     ring?: DeviceRing,
   ) {
-    this.ring = ring ?? new DeviceRing(capacity);
+    this.ring = ring ?? new DeviceRing(capacity, 16 + (staggerOf(id) & 15));
     this.idJson = JSON.stringify(id);
   }
 }

@@ -53,8 +53,15 @@ export class DeviceRing {
   private lastId = '';
   private lastHash = hashId('');
 
-  constructor(readonly capacity: number) {
-    const rows = Math.min(capacity, INITIAL_ROWS);
+  /**
+   * `initialRows` (16 to 31) staggers growth: devices fed evenly would otherwise all double at the
+   * same moment, and the shard would stall for all their copies at once.
+   */
+  constructor(
+    readonly capacity: number,
+    initialRows = INITIAL_ROWS,
+  ) {
+    const rows = Math.min(capacity, initialRows);
     this.ts = new Float64Array(rows);
     this.ids = new Array<string>(rows);
     this.tagSets = new Uint32Array(rows);
