@@ -3,6 +3,7 @@
 // partial answers stays exact for count, min and max (sum is floating-point addition: its last bits
 // may depend on the order the parts are added in).
 import { ApiError } from '../errors.js';
+import { formatIso } from '../time.js';
 
 /** Columnar buckets, ascending by start; what a shard answers and what the front merges. */
 export interface Buckets {
@@ -11,6 +12,18 @@ export interface Buckets {
   sum: number[];
   min: number[];
   max: number[];
+}
+
+/** The API's answer: one object per bucket, avg derived here. */
+export function bucketsJson(b: Buckets): string {
+  let out = '[';
+  for (let i = 0; i < b.start.length; i++) {
+    if (i > 0) out += ',';
+    const count = b.count[i]!;
+    const sum = b.sum[i]!;
+    out += `{"bucket":"${formatIso(b.start[i]!)}","count":${count},"sum":${sum},"avg":${sum / count},"min":${b.min[i]!},"max":${b.max[i]!}}`;
+  }
+  return out + ']';
 }
 
 export const tooManyBuckets = (maxBuckets: number): ApiError =>

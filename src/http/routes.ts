@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { AlertRule, FiredAlert } from '../engine/alerts.js';
-import { BucketAccumulator } from '../engine/buckets.js';
+import { BucketAccumulator, bucketsJson } from '../engine/buckets.js';
 import { compareHitsDesc, DUPLICATE } from '../engine/engine.js';
 import { ApiError, issue, validationError, type Issue } from '../errors.js';
 import { decodeList, decodeOne, formatOf } from '../api/decode.js';
@@ -160,27 +160,17 @@ export function buildRoutes(d: RouteDeps): Route[] {
 
   /** Buckets of one device (from its shard) or of all (merged from every shard), as JSON. */
   async function aggregate(deviceId: string | undefined, task: Omit<TaskOf<'aggregate'>, 'deviceId'>): Promise<string> {
-    const parts = deviceId !== undefined ? [await shards.run<'aggregate'>(shards.shardOf(deviceId), { ...task, deviceId })] : await shards.all<'aggregate'>(task);
-    let b = parts[0]!;
-    if (parts.length > 1) {
-      const acc = new BucketAccumulator(config.MAX_BUCKETS);
-      for (const p of parts) acc.addAll(p);
-      b = acc.sorted();
-    }
-    let out = '[';
-    for (let i = 0; i < b.start.length; i++) {
-      if (i > 0) out += ',';
-      const count = b.count[i]!;
-      const sum = b.sum[i]!;
-      out += `{"bucket":"${formatIso(b.start[i]!)}","count":${count},"sum":${sum},"avg":${sum / count},"min":${b.min[i]!},"max":${b.max[i]!}}`;
-    }
-    return out + ']';
+    if (deviceId !== undefined) return shards.run<'aggregateJson'>(shards.shardOf(deviceId), { ...task, op: 'aggregateJson', deviceId });
+    if (shards.count === 1) return shards.run<'aggregateJson'>(0, { ...task, op: 'aggregateJson' });
+    const acc = new BucketAccumulator(config.MAX_BUCKETS);
+    for (const p of await shards.all<'aggregate'>(task)) acc.addAll(p);
+    return bucketsJson(acc.sorted());
   }
 
   /** Events carrying all of tags, newest first, merged from every shard, as JSON. */
   async function search(tags: string[], fromMs: number, toMs: number, limit: number): Promise<string> {
+    if (shards.count === 1) return shards.run<'searchJson'>(0, { op: 'searchJson', tags, fromMs, toMs, limit });
     const parts = await shards.all<'search'>({ op: 'search', tags, fromMs, toMs, limit });
-    if (parts.length === 1) return '[' + parts[0]!.json.join(',') + ']';
     // k-way merge of the shards' newest-first lists
     const pos = parts.map(() => 0);
     const out: string[] = [];

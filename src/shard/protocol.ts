@@ -209,6 +209,18 @@ export const TaskSchema = z.discriminatedUnion('op', [
     maxBuckets: z.number().int(),
   }),
   z.object({ op: z.literal('search'), tags: z.array(z.string()), fromMs: time, toMs: time, limit: z.number().int() }),
+  // The same two as the answer's JSON, made on the shard thread: when one shard holds the whole
+  // answer there is nothing to merge, and the front only sends it on.
+  z.object({
+    op: z.literal('aggregateJson'),
+    metric: z.string(),
+    deviceId: z.string().optional(),
+    fromMs: time,
+    toMs: time,
+    intervalMs: z.number().positive(),
+    maxBuckets: z.number().int(),
+  }),
+  z.object({ op: z.literal('searchJson'), tags: z.array(z.string()), fromMs: time, toMs: time, limit: z.number().int() }),
   z.object({
     op: z.literal('addRule'),
     rule: z.object({
@@ -240,6 +252,8 @@ export interface ResultOf {
   recent: string;
   aggregate: Buckets;
   search: SearchHits;
+  aggregateJson: string;
+  searchJson: string;
   addRule: true;
   removeRule: boolean;
   listRules: AlertRule[];

@@ -6,6 +6,7 @@
 // answered only once the log says the record is durable (group commit, see storage/store.ts).
 // Duplicates are decided by the engine before the log, so a duplicate writes nothing.
 import type { FiredAlert } from '../engine/alerts.js';
+import { bucketsJson } from '../engine/buckets.js';
 import { DUPLICATE, ShardEngine, type EngineLimits, type EngineState } from '../engine/engine.js';
 import { ApiError, toWire } from '../errors.js';
 import type { StorageIO } from '../storage/io.js';
@@ -154,6 +155,10 @@ export class Shard {
         return engine.aggregate(task.metric, task.deviceId, task.fromMs, task.toMs, task.intervalMs, task.maxBuckets);
       case 'search':
         return engine.search(task.tags, task.fromMs, task.toMs, task.limit);
+      case 'aggregateJson':
+        return bucketsJson(engine.aggregate(task.metric, task.deviceId, task.fromMs, task.toMs, task.intervalMs, task.maxBuckets));
+      case 'searchJson':
+        return '[' + engine.search(task.tags, task.fromMs, task.toMs, task.limit).json.join(',') + ']';
       case 'addRule':
         this.writable();
         engine.rules.add(task.rule);
