@@ -20,6 +20,7 @@ const SCENARIOS = [
       ]
     : [{ name: 'batch-autocannon', script: 'msgpack-ingest.mjs' }]),
   { name: 'msgpack-decode', script: 'msgpack-decode.mjs' },
+  { name: 'memory', script: 'memory.mjs', node: ['--expose-gc'] },
   { name: 'queries', script: 'queries.mjs' },
   { name: 'queries-uncached', script: 'queries.mjs', env: { QUERY_CACHE_ENTRIES: '0' } },
   { name: 'mixed', script: 'mixed.mjs' },
@@ -33,7 +34,7 @@ const failed = [];
 
 function run(s) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [`bench/${s.script}`], { env: { ...process.env, ...s.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...(s.node ?? []), `bench/${s.script}`], { env: { ...process.env, ...s.env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let pending = '';
     child.stdout.on('data', (chunk) => {
       pending += chunk;
@@ -82,6 +83,15 @@ const row = (r) => {
         `recovery, ${fmt(r.events)} events`,
         `log ${fmt(Math.round(r.logBytes / 1e6))} MB: ready in ${r.logReplay.readySeconds} s; from snapshot ready in ${r.fromSnapshot.readySeconds} s`,
         `${fmt(r.logReplay.eventsPerSec)} ev/s replayed`,
+        '',
+        '',
+        '',
+      ];
+    case 'memory':
+      return [
+        `memory per stored event, ${fmt(r.events)} events`,
+        `3 metrics, 2 tags; ring ${r.ringBytesPerEvent} B, rollups ${r.rollupBytesPerEvent} B; id ${r.idCharsPerEvent} chars`,
+        `${r.bytesPerEvent} B (${r.bytesPerEventWithoutIdChars} B + id chars)`,
         '',
         '',
         '',
