@@ -21,6 +21,7 @@ const SCENARIOS = [
     : [{ name: 'batch-autocannon', script: 'msgpack-ingest.mjs' }]),
   { name: 'msgpack-decode', script: 'msgpack-decode.mjs' },
   { name: 'memory', script: 'memory.mjs', node: ['--expose-gc'] },
+  { name: 'engine-ingest', script: 'engine-ingest.mjs' },
   { name: 'queries', script: 'queries.mjs' },
   { name: 'queries-uncached', script: 'queries.mjs', env: { QUERY_CACHE_ENTRIES: '0' } },
   { name: 'mixed', script: 'mixed.mjs' },
@@ -96,6 +97,8 @@ const row = (r) => {
         '',
         '',
       ];
+    case 'engine-ingest':
+      return [`engine ingest in process, ${fmt(r.events)} events`, `no HTTP, threads or disk; unpacking ${r.unpackSeconds} s of ${r.seconds} s`, `${fmt(r.eventsPerSec)} ev/s`, '', '', ''];
     case 'msgpack-decode':
       return [
         'decoding a 1,000-event body (in process)',
