@@ -149,12 +149,13 @@ let cachedDay = NaN;
 let cachedDayPrefix = '';
 
 /**
- * ISO 8601 UTC with milliseconds, as Date.prototype.toISOString writes it for years 0000-9999 (the
- * only ones the service accepts). It runs for every event and bucket of a query answer: the date
+ * ISO 8601 UTC with milliseconds, exactly as Date.prototype.toISOString writes it. It runs for every event and bucket of a query answer: the date
  * part is kept for the last day seen (answers walk one device's days in order), the time part is
  * table lookups. A property test holds it equal to toISOString.
  */
 export function formatIso(ms: number): string {
+  // A bucket start can fall just outside 0000-9999, where toISOString writes six-digit years.
+  if (!inRange(ms)) return new Date(ms).toISOString();
   const day = Math.floor(ms / 86_400_000);
   if (day !== cachedDay) {
     cachedDay = day;
