@@ -269,7 +269,11 @@ export function buildRoutes(d: RouteDeps): Route[] {
         for (let i = 0; i < statuses.length; i++) {
           const s = statuses[i]!;
           if (i > 0) out += ',';
-          out += '{"event_id":' + JSON.stringify(eventIds[i] ?? null) + ',"status":';
+          const id = eventIds[i];
+          // A stored or duplicate event's id was validated (no control characters, well-formed):
+          // unless it holds a quote or a backslash it needs no escaping, so no JSON.stringify.
+          const plain = typeof s === 'string' && typeof id === 'string' && id.indexOf('"') < 0 && id.indexOf('\\') < 0;
+          out += plain ? '{"event_id":"' + id + '","status":' : '{"event_id":' + JSON.stringify(id ?? null) + ',"status":';
           out += typeof s === 'string' ? `"${s}"}` : `"invalid","error":${JSON.stringify(s.map((x) => `${x.loc.slice(2).join('.')}: ${x.msg}`).join('; '))}}`;
         }
         return json(out + ']');

@@ -45,6 +45,16 @@ describe('batch ingest', () => {
     expect((await eventsOf(b)).map((e) => e.event_id)).toEqual(['o4', 'o2']);
   });
 
+  it('answers every event id exactly, whatever characters it holds (quotes, backslashes, unicode; invalid ones too)', async () => {
+    const ids = ['q"uote', 'back\\slash', 'both\\"x', 'é ☃ 😀', 'plain-id', '\u2028line'];
+    const batch = ids.map((id, i) => ev(id, 'escape-dev', i));
+    const res = await postJson(base, '/v1/events/batch?partial=true', [...batch, ev('ctl\u0001', 'escape-dev', 9), { ...ev('lone\ud800', 'escape-dev', 10) }]);
+    expect(res.status).toBe(200);
+    expect(res.body.map((x: { event_id: string }) => x.event_id)).toEqual([...ids, 'ctl\u0001', 'lone\ud800']);
+    expect(res.body.map((x: { status: string }) => x.status)).toEqual([...ids.map(() => 'stored'), 'invalid', 'invalid']);
+    expect((await eventsOf('escape-dev')).map((e) => e.event_id).sort()).toEqual([...ids].sort());
+  });
+
   it('a repeat inside one batch is "duplicate" and the first copy wins', async () => {
     const res = await postJson(base, '/v1/events/batch', [ev('d1', 'dup-dev', 1, 10), ev('d1', 'dup-dev', 1, 99), ev('d2', 'dup-dev', 2, 20)]);
     expect(res.status).toBe(200);
