@@ -12,7 +12,7 @@ const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
 const BATCH = 1000;
 const PRELOAD = Number(process.env.PRELOAD_EVENTS ?? 100_000);
 // Enough for ~190k events/s over 8 s; past it bodies are made on the fly (still unique).
-const POOL = Number(process.env.MIXED_POOL_BODIES ?? 1500);
+const POOL = Number(process.env.MIXED_POOL_BODIES ?? 2500);
 const DAY = 'from_time=2025-01-01T00:00:00Z&to_time=2025-01-01T23:59:59.999Z';
 
 const fail = (msg) => {
