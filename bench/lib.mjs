@@ -72,29 +72,9 @@ export function batchBodies(requests, batch, from = 0) {
   return bodies;
 }
 
-/** Posts every body once over `connections`; checks every event was stored; returns events/s and latency. */
-export async function ingest(port, bodies, batch, connections = 4) {
-  let next = 0;
-  let stored = 0;
-  const started = performance.now();
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}/v1/events/batch`,
-    connections,
-    amount: bodies.length,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (r) => ({ ...r, body: bodies[next++ % bodies.length] }),
-        onResponse: (status, body) => {
-          if (status === 200) stored += (body.match(/"stored"/g) ?? []).length;
-        },
-      },
-    ],
-  });
-  const seconds = (performance.now() - started) / 1000;
-  if (stored !== bodies.length * batch) throw new Error(`expected ${bodies.length * batch} stored events, got ${stored}`);
-  return { events: stored, eventsPerSec: Math.round(stored / seconds), p50ms: result.latency.p50, p99ms: result.latency.p99, non2xx: result.non2xx };
+/** Posts every JSON body once over `connections`; checks every event was stored; returns events/s and latency. */
+export function ingest(port, bodies, batch, connections = 4) {
+  return ingestBodies(port, bodies, batch, { connections });
 }
 
 /**

@@ -196,31 +196,25 @@ export function unpackBatch(buf: ArrayBuffer | Uint8Array): EventBatch {
 /** Epoch ms, or ±Infinity for an unbounded range end. */
 const time = z.custom<number>((v) => typeof v === 'number' && !Number.isNaN(v), 'a time in ms or ±Infinity');
 
+const aggregateTask = {
+  metric: z.string(),
+  deviceId: z.string().optional(),
+  fromMs: time,
+  toMs: time,
+  intervalMs: z.number().positive(),
+  maxBuckets: z.number().int(),
+};
+const searchTask = { tags: z.array(z.string()), fromMs: time, toMs: time, limit: z.number().int() };
+
 export const TaskSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('ingest'), batch: z.instanceof(ArrayBuffer) }),
   z.object({ op: z.literal('recent'), deviceId: z.string(), fromMs: time, toMs: time, limit: z.number().int() }),
-  z.object({
-    op: z.literal('aggregate'),
-    metric: z.string(),
-    deviceId: z.string().optional(),
-    fromMs: time,
-    toMs: time,
-    intervalMs: z.number().positive(),
-    maxBuckets: z.number().int(),
-  }),
-  z.object({ op: z.literal('search'), tags: z.array(z.string()), fromMs: time, toMs: time, limit: z.number().int() }),
+  z.object({ op: z.literal('aggregate'), ...aggregateTask }),
+  z.object({ op: z.literal('search'), ...searchTask }),
   // The same two as the answer's JSON, made on the shard thread: when one shard holds the whole
   // answer there is nothing to merge, and the front only sends it on.
-  z.object({
-    op: z.literal('aggregateJson'),
-    metric: z.string(),
-    deviceId: z.string().optional(),
-    fromMs: time,
-    toMs: time,
-    intervalMs: z.number().positive(),
-    maxBuckets: z.number().int(),
-  }),
-  z.object({ op: z.literal('searchJson'), tags: z.array(z.string()), fromMs: time, toMs: time, limit: z.number().int() }),
+  z.object({ op: z.literal('aggregateJson'), ...aggregateTask }),
+  z.object({ op: z.literal('searchJson'), ...searchTask }),
   z.object({
     op: z.literal('addRule'),
     rule: z.object({
