@@ -290,7 +290,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
         query: schemas.recentQuery,
         responses: { 200: { description: 'Events, newest first ([] for an unknown device)', example: [{ event_id: 'e001', device_id: 'deviceA', timeStamp: '2025-01-15T10:00:00.000Z', metrics: { temp: 34.2, cpu: 0.44 }, tags: ['room:101', 'sensor:v2'] }] } },
       },
-      async handle(ctx) {
+      handle(ctx) {
         requireRecovered();
         const deviceId = ctx.params[0]!;
         const key = `recent\n${deviceId}\n${ctx.rawQuery}`;
@@ -299,7 +299,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
         const q = parseQuery(schemas.recentQuery, ctx.query);
         const { fromMs, toMs } = range(q.from_time, q.to_time);
         const shard = shards.shardOf(deviceId);
-        return json(await queryCache.answer(key, shard, () => shards.run<'recent'>(shard, { op: 'recent', deviceId, fromMs, toMs, limit: q.limit })));
+        return queryCache.answer(key, shard, () => shards.run<'recent'>(shard, { op: 'recent', deviceId, fromMs, toMs, limit: q.limit })).then(json);
       },
     },
     {
