@@ -32,6 +32,33 @@ export interface RequestContext {
   extraHeaders: [string, string][];
 }
 
+/**
+ * One request's context. A class, not an object literal: a literal with a getter made V8 build
+ * each request its own accessor and hidden class, which the young-generation collector then had
+ * to copy by the megabyte (10-17 ms pauses, the p99 of every route under load).
+ */
+class Context implements RequestContext {
+  params: string[] = [];
+  body: Promise<Buffer> = NO_BODY;
+  aborted = false;
+  onAbort?: () => void;
+  private parsedQuery: URLSearchParams | undefined;
+
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly rawQuery: string,
+    readonly headers: RequestContext['headers'],
+    readonly res: HttpResponse,
+    readonly extraHeaders: [string, string][],
+  ) {}
+
+  /** Parsed on first use: a query answered from the cache never needs it. */
+  get query(): URLSearchParams {
+    return (this.parsedQuery ??= new URLSearchParams(this.rawQuery));
+  }
+}
+
 export interface Reply {
   status: number;
   body: string | Buffer;
@@ -200,27 +227,18 @@ export function createServer(routes: Route[], options: ServerOptions, hooks: Ser
     const paramCount = (route.path.match(/:/g) ?? []).length;
     app[route.method](route.path, (res: HttpResponse, req: HttpRequest) => {
       const startedMs = performance.now();
-      const rawQuery = req.getQuery() ?? '';
-      let query: URLSearchParams | undefined;
-      const ctx: RequestContext = {
-        method: req.getMethod(),
-        path: req.getUrl(),
-        params: [],
-        rawQuery,
-        // Parsed on first use: a query answered from the cache never needs it.
-        get query() {
-          return (query ??= new URLSearchParams(rawQuery));
-        },
-        headers: {
+      const ctx: RequestContext = new Context(
+        req.getMethod(),
+        req.getUrl(),
+        req.getQuery() ?? '',
+        {
           contentType: req.getHeader('content-type'),
           lastEventId: req.getHeader('last-event-id'),
           authorization: req.getHeader('authorization'),
         },
-        body: NO_BODY,
         res,
-        aborted: false,
         extraHeaders,
-      };
+      );
       res.onAborted(() => {
         ctx.aborted = true;
         ctx.onAbort?.();
