@@ -7,7 +7,7 @@ import autocannon from 'autocannon';
 import { BatchBuilder } from '../dist/shard/protocol.js';
 import { DATA_FORMAT_VERSION } from '../dist/storage/data-dir.js';
 import { encodeFrame } from '../dist/storage/framing.js';
-import { encodeEvents } from '../dist/storage/records.js';
+import { encodePackedEvents } from '../dist/storage/records.js';
 import { segmentName } from '../dist/storage/segments.js';
 
 export const DEVICES = 200;
@@ -93,7 +93,7 @@ export function writeLog(dataDir, events) {
       const e = event(n);
       b.add(i, e.device_id, e.event_id, T0 + n * 10, e.metrics, e.tags);
     }
-    const frame = encodeFrame(encodeEvents(b.build()));
+    const frame = encodeFrame(encodePackedEvents(b.finishBytes()));
     writeSync(fd, frame);
     bytes += frame.length;
   }

@@ -13,7 +13,7 @@
 // Every one of these sets depends only on which events were accepted, not on their arrival order.
 import { AlertRules, satisfies, type AlertRule, type FiredAlert } from './alerts.js';
 import { BucketAccumulator, type Buckets } from './buckets.js';
-import { DeviceRing } from './ring.js';
+import { DeviceRing, hashId } from './ring.js';
 import { MINUTE_MS, MinuteRollup, minuteOf } from './rollups.js';
 import { SortedColumns } from './sorted-columns.js';
 import { formatIso } from '../time.js';
@@ -27,13 +27,6 @@ export interface EngineLimits {
 export const STORED = 0;
 export const DUPLICATE = 1;
 export type IngestStatus = typeof STORED | typeof DUPLICATE;
-
-/** A number from the device id, the same on every run (spreads ring growth over devices). */
-function staggerOf(id: string): number {
-  let h = 0;
-  for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) | 0;
-  return h ^ (h >>> 7);
-}
 
 /** Tag sets a device's events recently carried, checked before the shard-wide intern table. */
 const RECENT_TAG_SETS = 4;
@@ -64,7 +57,8 @@ export class Device {
     capacity: number,
     ring?: DeviceRing,
   ) {
-    this.ring = ring ?? new DeviceRing(capacity, 16 + (staggerOf(id) & 15));
+    // Initial sizes spread by the id's hash, the same on every run, so rings do not all grow at once.
+    this.ring = ring ?? new DeviceRing(capacity, 16 + (hashId(id) & 15));
     this.idJson = JSON.stringify(id);
   }
 }
@@ -611,7 +605,6 @@ class SearchCursor {
       this.pos = this.driver.lowerBound(t) - 1;
     }
   }
-
 }
 
 function before(a: SearchCursor, b: SearchCursor): boolean {

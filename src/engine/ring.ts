@@ -21,7 +21,7 @@
 const INITIAL_ROWS = 16;
 
 /** FNV-1a over UTF-16 code units, then murmur3's finalizer: FNV's low bits (the ones masked into a place) mix poorly. */
-function hashId(s: string): number {
+export function hashId(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
@@ -42,7 +42,7 @@ export class DeviceRing {
   private readonly index = new Map<string, number>();
   private head = 0;
   length = 0;
-  /** Id index: physical slot + 1, 0 for an empty place; length a power of two >= 2 * allocation. */
+  /** Id index: hash bits | physical slot + 1, 0 for an empty place; a power of two >= 1.5 * allocation. */
   private idIndex: Int32Array;
   private idMask: number;
   /** Per physical slot: where its entry is in idIndex, so a row that moves moves its entry in O(1). */

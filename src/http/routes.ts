@@ -114,10 +114,12 @@ export function buildRoutes(d: RouteDeps): Route[] {
     const statuses: ('stored' | 'duplicate' | Issue[])[] = new Array(items.length);
     const eventIds: unknown[] = new Array(items.length);
     const problems: Issue[] = [];
+    let invalid = 0;
     for (let i = 0; i < items.length; i++) {
       const item = items[i];
       const r = validateEvent(item, ['body', i]);
       if ('issues' in r) {
+        invalid++;
         const iss = r.issues;
         statuses[i] = iss;
         eventIds[i] = item !== null && typeof item === 'object' && typeof (item as { event_id?: unknown }).event_id === 'string' ? (item as { event_id: string }).event_id : null;
@@ -130,8 +132,6 @@ export function buildRoutes(d: RouteDeps): Route[] {
       const b = (builders[s] ??= new BatchBuilder());
       b.add(i, e.device_id, e.event_id, e.timeStamp, e.metrics, e.tags);
     }
-    let invalid = 0;
-    for (const s of statuses) if (typeof s === 'object') invalid++;
     // A refused batch refuses all its events; a partial one only the invalid ones.
     if (invalid > 0) d.metrics.countRejected('invalid', partial ? invalid : items.length);
     if (problems.length > 0 && !partial) throw validationError(problems);
@@ -319,7 +319,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
           },
         },
       },
-      async handle(ctx) {
+      handle(ctx) {
         requireRecovered();
         const key = `aggregate\n${ctx.rawQuery}`;
         const cached = queryCache.get(key);
@@ -328,7 +328,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
         const { fromMs, toMs } = range(q.from_time, q.to_time);
         const task = { op: 'aggregate' as const, metric: q.metric, fromMs, toMs, intervalMs: q.interval, maxBuckets: config.MAX_BUCKETS };
         const scope = q.device_id === undefined ? 'all' : shards.shardOf(q.device_id);
-        return json(await queryCache.answer(key, scope, () => aggregate(q.device_id, task)));
+        return queryCache.answer(key, scope, () => aggregate(q.device_id, task)).then(json);
       },
     },
     {
@@ -341,14 +341,14 @@ export function buildRoutes(d: RouteDeps): Route[] {
         query: schemas.searchQuery,
         responses: { 200: { description: 'Events of any device, newest first', example: [{ event_id: 'e001', device_id: 'deviceA', timeStamp: '2025-01-15T10:00:00.000Z', metrics: { temp: 34.2, cpu: 0.44 }, tags: ['room:101', 'sensor:v2'] }] } },
       },
-      async handle(ctx) {
+      handle(ctx) {
         requireRecovered();
         const key = `search\n${ctx.rawQuery}`;
         const cached = queryCache.get(key);
         if (cached !== undefined) return json(cached);
         const q = parseQuery(schemas.searchQuery, ctx.query, ['tag']);
         const { fromMs, toMs } = range(q.from_time, q.to_time);
-        return json(await queryCache.answer(key, 'all', () => search(q.tag, fromMs, toMs, q.limit)));
+        return queryCache.answer(key, 'all', () => search(q.tag, fromMs, toMs, q.limit)).then(json);
       },
     },
     {

@@ -87,6 +87,21 @@ export class BatchBuilder {
     this.tagEnds.push(this.tags.length);
   }
 
+  /** Event i of an in-memory batch, its position in this builder's batch. */
+  addFrom(batch: EventBatch, i: number): void {
+    this.positions.push(this.eventIds.length);
+    this.devices.push(this.ref(batch.deviceIds[i]!));
+    this.eventIds.push(batch.eventIds[i]!);
+    this.ts.push(batch.ts[i]!);
+    for (let m = i === 0 ? 0 : batch.metricEnds[i - 1]!; m < batch.metricEnds[i]!; m++) {
+      this.metricNames.push(this.ref(batch.metricNames[m]!));
+      this.metricValues.push(batch.metricValues[m]!);
+    }
+    this.metricEnds.push(this.metricNames.length);
+    for (let t = i === 0 ? 0 : batch.tagEnds[i - 1]!; t < batch.tagEnds[i]!; t++) this.tags.push(this.ref(batch.tags[t]!));
+    this.tagEnds.push(this.tags.length);
+  }
+
   private packed(): PackedBatch {
     return {
       strings: this.strings,
@@ -117,17 +132,10 @@ export class BatchBuilder {
   }
 }
 
-/** The wire bytes of an in-memory batch (for log records of a batch the shard cut down). */
-export function packBatch(batch: EventBatch): Uint8Array {
+/** The wire bytes of the events of an in-memory batch that `keep` selects (all by default). */
+export function packBatch(batch: EventBatch, keep: (i: number) => boolean = () => true): Uint8Array {
   const b = new BatchBuilder();
-  let m = 0;
-  let t = 0;
-  for (let i = 0; i < batch.eventIds.length; i++) {
-    const metrics: Record<string, number> = Object.create(null);
-    for (; m < batch.metricEnds[i]!; m++) metrics[batch.metricNames[m]!] = batch.metricValues[m]!;
-    b.add(i, batch.deviceIds[i]!, batch.eventIds[i]!, batch.ts[i]!, metrics, batch.tags.slice(t, batch.tagEnds[i]));
-    t = batch.tagEnds[i]!;
-  }
+  for (let i = 0; i < batch.eventIds.length; i++) if (keep(i)) b.addFrom(batch, i);
   return b.finishBytes();
 }
 
@@ -148,40 +156,6 @@ function expand(p: PackedBatch): EventBatch {
     tagEnds: p.tagEnds,
     tags: names(p.strings, p.tags),
   };
-}
-
-/** The events of batch whose keep[i] is true, as a batch of their own. */
-export function subsetBatch(batch: EventBatch, keep: (i: number) => boolean): EventBatch {
-  const out: EventBatch = { deviceIds: [], eventIds: [], ts: new Float64Array(0), metricEnds: new Uint32Array(0), metricNames: [], metricValues: new Float64Array(0), tagEnds: new Uint32Array(0), tags: [] };
-  const ts: number[] = [];
-  const metricEnds: number[] = [];
-  const metricValues: number[] = [];
-  const tagEnds: number[] = [];
-  let m = 0;
-  let t = 0;
-  for (let i = 0; i < batch.eventIds.length; i++) {
-    const mEnd = batch.metricEnds[i]!;
-    const tEnd = batch.tagEnds[i]!;
-    if (keep(i)) {
-      out.deviceIds.push(batch.deviceIds[i]!);
-      out.eventIds.push(batch.eventIds[i]!);
-      ts.push(batch.ts[i]!);
-      for (let k = m; k < mEnd; k++) {
-        out.metricNames.push(batch.metricNames[k]!);
-        metricValues.push(batch.metricValues[k]!);
-      }
-      metricEnds.push(out.metricNames.length);
-      for (let k = t; k < tEnd; k++) out.tags.push(batch.tags[k]!);
-      tagEnds.push(out.tags.length);
-    }
-    m = mEnd;
-    t = tEnd;
-  }
-  out.ts = Float64Array.from(ts);
-  out.metricEnds = Uint32Array.from(metricEnds);
-  out.metricValues = Float64Array.from(metricValues);
-  out.tagEnds = Uint32Array.from(tagEnds);
-  return out;
 }
 
 /**

@@ -14,7 +14,7 @@ import { nodeIO } from '../storage/io.js';
 import { decodeRecord, encodeEvents, encodePackedEvents, encodeRuleAdded, encodeRuleRemoved, RecordType } from '../storage/records.js';
 import { SnapshotWriterThread } from '../storage/snapshot-writer.js';
 import { ShardStore, type FsyncMode, type Logger } from '../storage/store.js';
-import { subsetBatch, unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
+import { unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
 
 export interface ShardStorageOptions {
   /** This shard's own directory. */
@@ -193,7 +193,7 @@ export class Shard {
     // All duplicates: nothing to write, but the originals may still be on their way to the disk.
     if (stored === 0) return this.store.barrier().then(() => result);
     const record =
-      stored === statuses.length ? encodePackedEvents(new Uint8Array(packed)) : encodeEvents(subsetBatch(batch, (i) => statuses[i] !== DUPLICATE));
+      stored === statuses.length ? encodePackedEvents(new Uint8Array(packed)) : encodeEvents(batch, (i) => statuses[i] !== DUPLICATE);
     return this.durable(record, result);
   }
 

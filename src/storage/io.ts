@@ -51,23 +51,18 @@ export const nodeIO: StorageIO = {
   rename: (from, to) => fs.renameSync(from, to),
   copy: (from, to) => fs.copyFileSync(from, to),
   remove: (path) => fs.rmSync(path, { force: true }),
-  syncFile(path) {
-    const fd = fs.openSync(path, 'r+');
-    try {
-      fs.fdatasyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  },
-  fsyncDir(dir) {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  },
+  syncFile: (path) => withOpen(path, 'r+', fs.fdatasyncSync),
+  fsyncDir: (dir) => withOpen(dir, 'r', fs.fsyncSync),
 };
+
+function withOpen(path: string, flags: string, use: (fd: number) => void): void {
+  const fd = fs.openSync(path, flags);
+  try {
+    use(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 /** Writes a whole file (the chunks in order) so that it is either entirely there or not at all: temp file, fsync, rename, fsync dir. */
 export function writeFileAtomic(io: StorageIO, path: string, ...chunks: Uint8Array[]): void {

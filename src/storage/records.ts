@@ -29,7 +29,8 @@ const withType = (type: number, body: Uint8Array): Uint8Array => {
 /** An events record from an already packed EventBatch (the bytes the front sent), without re-encoding. */
 export const encodePackedEvents = (packedBatch: Uint8Array): Uint8Array => withType(RecordType.EVENTS, packedBatch);
 
-export const encodeEvents = (batch: EventBatch): Uint8Array => withType(RecordType.EVENTS, packBatch(batch));
+/** An events record of the events of an in-memory batch that `keep` selects (all by default). */
+export const encodeEvents = (batch: EventBatch, keep?: (i: number) => boolean): Uint8Array => withType(RecordType.EVENTS, packBatch(batch, keep));
 
 export const encodeRuleAdded = (rule: AlertRule): Uint8Array => withType(RecordType.RULE_ADDED, pack(rule));
 

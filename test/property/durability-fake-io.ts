@@ -15,6 +15,7 @@
 // - boot(): a new process's view (a fresh generation of fds).
 import { dirname } from 'node:path';
 import type { StorageIO } from '../../src/storage/io.js';
+import { later } from '../support/later.js';
 
 export class CrashError extends Error {
   readonly code = 'CRASHED';
@@ -248,16 +249,7 @@ export class FakeDisk {
       // The sync happens a turn later, as it would on another thread: a crash in between means it
       // never happened.
       fdatasyncLater(n) {
-        return new Promise<void>((resolve, reject) =>
-          setImmediate(() => {
-            try {
-              this.fdatasync(n);
-              resolve();
-            } catch (e) {
-              reject(e as Error);
-            }
-          }),
-        );
+        return later(() => this.fdatasync(n));
       },
       syncFile(path) {
         step();

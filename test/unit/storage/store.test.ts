@@ -11,6 +11,7 @@ import { listSegments, segmentName } from '../../../src/storage/segments.js';
 import { listSnapshots, snapshotName } from '../../../src/storage/snapshots.js';
 import { ShardStore, type FsyncMode, type RecoveryReport, type StoreOptions } from '../../../src/storage/store.js';
 import { FakeDisk } from '../../property/durability-fake-io.js';
+import { later } from '../../support/later.js';
 
 let dir: string;
 beforeEach(() => {
@@ -45,16 +46,7 @@ class FaultIO {
         nodeIO.fdatasync(fd);
       },
       fdatasyncLater(fd) {
-        return new Promise<void>((resolve, reject) =>
-          setImmediate(() => {
-            try {
-              this.fdatasync(fd);
-              resolve();
-            } catch (e) {
-              reject(e as Error);
-            }
-          }),
-        );
+        return later(() => this.fdatasync(fd));
       },
       fsyncDir(d) {
         self.counts.fsyncDir++;
