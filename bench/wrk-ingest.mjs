@@ -11,7 +11,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pack } from 'msgpackr';
-import { DEVICES, startServer, T0, tempDir } from './lib.mjs';
+import { DEVICES, event, startServer, T0, tempDir } from './lib.mjs';
 
 const THREADS = 2;
 
@@ -30,10 +30,6 @@ function eventJson(n) {
   return `{"event_id":"w${n}","device_id":"dev-${n % DEVICES}","timeStamp":"${new Date(T0 + ms).toISOString()}","metrics":{"temp":${20 + (n % 17)},"cpu":${(n % 100) / 100},"mem":${n % 4096}},"tags":["room:${n % 50}","fw:v${n % 3}"]}`;
 }
 
-function eventObject(n) {
-  return JSON.parse(eventJson(n));
-}
-
 /** Writes the bodies for each wrk thread to "<prefix>.<thread>"; returns the prefix and the content type. */
 export function writeBodies(dir, { batch, format, events }) {
   const prefix = join(dir, `bodies-${format}-${batch}`);
@@ -45,7 +41,7 @@ export function writeBodies(dir, { batch, format, events }) {
       let body;
       if (format === 'msgpack') {
         const evs = new Array(batch);
-        for (let i = 0; i < batch; i++) evs[i] = eventObject(n++);
+        for (let i = 0; i < batch; i++) evs[i] = event(n++);
         body = pack(evs);
       } else {
         let s = '[';
