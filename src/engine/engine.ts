@@ -141,6 +141,8 @@ export class ShardEngine {
   private eventsDuplicate = 0;
   private rawEvicted = 0;
   private rollupMinutesEvicted = 0;
+  /** Between beginReplay and endReplay: events come from the log, which holds no duplicates. */
+  private replaying = false;
 
   constructor(readonly limits: EngineLimits) {
     // Aggregates read whole minutes from rollups and edges from raw events: that only agrees with
@@ -171,9 +173,10 @@ export class ShardEngine {
     let d = this.devices.get(deviceId);
     if (d === undefined) {
       d = new Device(deviceId, this.limits.ringCapacity);
+      if (this.replaying) d.ring.suspendIdIndex();
       this.devices.set(deviceId, d);
     }
-    if (d.ring.hasId(eventId)) {
+    if (!this.replaying && d.ring.hasId(eventId)) {
       this.eventsDuplicate++;
       return DUPLICATE;
     }
@@ -232,6 +235,28 @@ export class ShardEngine {
       if (rules !== undefined) this.evaluate(rules, deviceId, eventId, ts, names, values, mFrom, mTo, alerts);
     }
     return STORED;
+  }
+
+  /**
+   * Log replay starts: events are applied without dedup lookups and the rings' id indexes wait
+   * for endReplay. Only for events that were accepted once already (a log's): anything else
+   * could store a duplicate.
+   */
+  beginReplay(): void {
+    this.replaying = true;
+    for (const d of this.devices.values()) d.ring.suspendIdIndex();
+  }
+
+  /**
+   * Replay is over: builds every ring's id index. Returns how many held rows repeat an older row's
+   * id, which a log that keeps its promise never gives.
+   */
+  endReplay(): number {
+    if (!this.replaying) return 0;
+    this.replaying = false;
+    let repeats = 0;
+    for (const d of this.devices.values()) repeats += d.ring.resumeIdIndex();
+    return repeats;
   }
 
   /**

@@ -49,6 +49,11 @@ export class DeviceRing {
   private idAt: Int32Array;
   /** Entry bits holding slot + 1; the bits above hold the hash. */
   private readonly slotMask: number;
+  /**
+   * False while a log replays (see suspendIdIndex): the index is left alone until resumeIdIndex
+   * builds it whole.
+   */
+  private indexing = true;
   /** The hash of the id last looked up: an insert follows a lookup of the same id. */
   private lastId = '';
   private lastHash = hashId('');
@@ -91,7 +96,28 @@ export class DeviceRing {
 
   /** True when a row with this event id is held. */
   hasId(id: string): boolean {
+    if (!this.indexing) throw new Error('DeviceRing.hasId: the id index is suspended (a replay is running)');
     return this.idPosition(id) >= 0;
+  }
+
+  /**
+   * Stops maintaining the id index until resumeIdIndex. For log replay: the log holds no event
+   * twice within a dedup window (duplicates are refused before anything is logged), so replay
+   * need not look ids up; and building one ring's index at the end touches only that ring's
+   * table, where inserting as events arrive, device after device, misses the cache on every one.
+   */
+  suspendIdIndex(): void {
+    this.indexing = false;
+  }
+
+  /**
+   * Builds the id index from the rows held and maintains it again. Returns how many rows repeat
+   * an id held by an older row, which a log that keeps its promise never gives (they stay rows
+   * of their own; the index finds the oldest).
+   */
+  resumeIdIndex(): number {
+    this.indexing = true;
+    return this.rebuildIdIndex();
   }
 
   /** Entries in the id index (equal to length when the index is right; for tests). */
@@ -131,6 +157,23 @@ export class DeviceRing {
     this.idAt[slot] = p;
   }
 
+  /** As indexSlot, unless an indexed row holds the same id: then false, and the slot is not indexed. */
+  private indexSlotUnique(slot: number): boolean {
+    const index = this.idIndex;
+    const mask = this.idMask;
+    const slotMask = this.slotMask;
+    const id = this.ids[slot]!;
+    const h = hashId(id);
+    let p = h & mask;
+    for (let v = index[p]!; v !== 0; v = index[p]!) {
+      if (((v ^ h) & ~slotMask) === 0 && this.ids[(v & slotMask) - 1] === id) return false;
+      p = (p + 1) & mask;
+    }
+    index[p] = (h & ~slotMask) | (slot + 1);
+    this.idAt[slot] = p;
+    return true;
+  }
+
   /** Removes id from the index, shifting back the entries after it that probed past its place. */
   private unindex(id: string): void {
     const index = this.idIndex;
@@ -150,11 +193,14 @@ export class DeviceRing {
     }
   }
 
-  private rebuildIdIndex(): void {
+  /** Returns how many rows repeat the id of an older row (left out of the index). */
+  private rebuildIdIndex(): number {
     this.idIndex = new Int32Array(indexSizeFor(this.ts.length));
     this.idMask = this.idIndex.length - 1;
     this.idAt = new Int32Array(this.ts.length);
-    for (let i = 0; i < this.length; i++) this.indexSlot(this.slot(i));
+    let repeats = 0;
+    for (let i = 0; i < this.length; i++) if (!this.indexSlotUnique(this.slot(i))) repeats++;
+    return repeats;
   }
 
   get allocated(): number {
@@ -231,7 +277,7 @@ export class DeviceRing {
     const s = this.slot(at);
     this.ts[s] = ts;
     this.ids[s] = id;
-    this.indexSlot(s);
+    if (this.indexing) this.indexSlot(s);
     this.tagSets[s] = tagSet;
     const cols = this.cols;
     for (let c = 0; c < cols.length; c++) cols[c]![s] = NaN;
@@ -268,7 +314,7 @@ export class DeviceRing {
 
   /** Forgets the oldest row (the caller reads what it needs from slot(0) first). */
   dropOldest(): void {
-    this.unindex(this.ids[this.head]!);
+    if (this.indexing) this.unindex(this.ids[this.head]!);
     this.ids[this.head] = '';
     this.head = this.head + 1 === this.ts.length ? 0 : this.head + 1;
     this.length--;
@@ -310,8 +356,9 @@ export class DeviceRing {
       for (const col of this.cols) col.copyWithin(first + 1, first, last);
       // The ids by hand: Array.prototype.copyWithin takes a slow generic path on a holey array.
       const ids = this.ids;
+      const indexing = this.indexing;
       for (let s = last - 1; s >= first; s--) {
-        this.moveIdEntry(s, s + 1);
+        if (indexing) this.moveIdEntry(s, s + 1);
         ids[s + 1] = ids[s]!;
       }
       return;
@@ -321,7 +368,7 @@ export class DeviceRing {
       const to = this.slot(i);
       const from = this.slot(i - 1);
       this.ts[to] = this.ts[from]!;
-      this.moveIdEntry(from, to);
+      if (this.indexing) this.moveIdEntry(from, to);
       this.ids[to] = this.ids[from]!;
       this.tagSets[to] = this.tagSets[from]!;
       for (const col of cols) col[to] = col[from]!;
@@ -350,12 +397,13 @@ export class DeviceRing {
     const tagSets = unwrap(this.tagSets, new Uint32Array(next));
     const ids = new Array<string>(next);
     for (let i = 0; i < rows; i++) ids[i] = this.ids[this.slot(i)]!;
-    for (let c = 0; c < this.cols.length; c++) this.cols[c] = unwrap(this.cols[c]!, new Float64Array(next).fill(NaN));
+    // NaN ("no such metric") only where no row was copied: a second pass over fresh memory costs.
+    for (let c = 0; c < this.cols.length; c++) this.cols[c] = unwrap(this.cols[c]!, new Float64Array(next).fill(NaN, rows));
     this.ts = ts;
     this.ids = ids;
     this.tagSets = tagSets;
     this.head = 0;
-    this.rebuildIdIndex();
+    if (this.indexing) this.rebuildIdIndex();
   }
 }
 

@@ -67,10 +67,23 @@ export class Shard {
   open(): ResultOf['open'] {
     if (this.opened) return this.opened;
     if (!this.store) return (this.opened = { snapshotSeq: null, snapshotsSkipped: 0, segments: 0, records: 0, events: 0, torn: 0, corrupt: 0, seconds: 0 });
+    const engine = this.engine;
+    let replaying = false;
     const report = this.store.recover(
-      (state) => this.engine.importState(state as EngineState),
-      (payload) => this.replay(payload),
+      (state) => engine.importState(state as EngineState),
+      (payload) => {
+        if (!replaying) {
+          replaying = true;
+          engine.beginReplay();
+        }
+        return this.replay(payload);
+      },
     );
+    const repeats = engine.endReplay();
+    if (repeats > 0) {
+      // Never expected: duplicates are refused before the log. The rows stay (they are in the rollups too).
+      this.logger('error', `log replay found ${repeats} events whose event_id an older held event already has`, { shard: this.options.index });
+    }
     this.logger('info', 'shard recovered', { ...report });
     // A replacement thread's state is what the disk held: answers cached before it are not trusted.
     this.changed();

@@ -11,6 +11,8 @@ export interface StorageIO {
   list(dir: string): string[];
   exists(path: string): boolean;
   readFile(path: string): Buffer;
+  /** Reads up to buf.length bytes of a file at position into buf; returns how many (0 at its end). */
+  readAt(path: string, buf: Uint8Array, position: number): number;
   /** Opens for appending at `size`; creates the file if needed. */
   openAppend(path: string): number;
   /** Writes all of buf at position; throws on any failure (ENOSPC, EIO ...). */
@@ -35,6 +37,14 @@ export const nodeIO: StorageIO = {
   list: (dir) => fs.readdirSync(dir),
   exists: (path) => fs.existsSync(path),
   readFile: (path) => fs.readFileSync(path),
+  readAt(path, buf, position) {
+    const fd = fs.openSync(path, 'r');
+    try {
+      return fs.readSync(fd, buf, 0, buf.length, position);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
   openAppend: (path) => fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644),
   writeAt(fd, buf, position) {
     let done = 0;

@@ -16,7 +16,7 @@
 // then keep the newest two snapshots and the segments after the older one, so a damaged newest
 // snapshot still has an older one plus the log to fall back on.
 import { emptyHistogram, observe, type HistogramData } from '../metrics/buckets.js';
-import { encodeFrame, scanFrames } from './framing.js';
+import { encodeFrame, scanFramesChunked } from './framing.js';
 import type { StorageIO } from './io.js';
 import { pathIn } from './io.js';
 import { listSegments, segmentName, SegmentLog } from './segments.js';
@@ -160,20 +160,25 @@ export class ShardStore {
         continue;
       }
       const t0 = performance.now();
-      const buf = this.io.readFile(path);
-      const scan = scanFrames(buf);
+      let events = 0;
+      let records = 0;
+      const scan = scanFramesChunked(
+        (buf, position) => this.io.readAt(path, buf, position),
+        (payload) => {
+          events += apply(payload);
+          records++;
+        },
+      );
       // Replayed bytes are not in any snapshot yet: the next snapshot (at the latest, at shutdown) covers them.
       this.bytesSinceSnapshot += scan.validEnd;
-      let events = 0;
-      for (const payload of scan.payloads) events += apply(payload);
       report.segments++;
-      report.records += scan.payloads.length;
+      report.records += records;
       report.events += events;
       const secs = (performance.now() - t0) / 1000;
       this.logger('info', `replayed log segment ${k + 1} of ${segments.length}`, {
         dir,
         segment: seq,
-        records: scan.payloads.length,
+        records,
         events,
         eventsPerSec: secs > 0 ? Math.round(events / secs) : events,
       });

@@ -199,6 +199,13 @@ export class FakeDisk {
         step();
         return Buffer.from(lookup(path).cached);
       },
+      readAt(path, buf, position) {
+        step();
+        const cached = lookup(path).cached;
+        const n = Math.max(0, Math.min(buf.length, cached.length - position));
+        cached.copy(buf, 0, position, position + n);
+        return n;
+      },
       openAppend(path) {
         step();
         disk.counts.openAppend++;

@@ -206,6 +206,37 @@ describe('DeviceRing', () => {
     }
   });
 
+  it('with the id index suspended (replay), keeps rows the same and indexes exactly them on resume', () => {
+    const r = rng(12);
+    const cap = 200;
+    const live = new DeviceRing(cap);
+    const replayed = new DeviceRing(cap);
+    replayed.suspendIdIndex();
+    for (let step = 0; step < 3000; step++) {
+      for (const ring of [live, replayed]) if (ring.length === cap || (ring.length > 0 && step % 3 === 0)) ring.dropOldest();
+      const ts = randInt(r, 0, 300);
+      put(live, ts, `id-${step}`, step);
+      put(replayed, ts, `id-${step}`, step);
+    }
+    expect(() => replayed.hasId('id-1')).toThrow(/suspended/);
+    expect(replayed.resumeIdIndex()).toBe(0);
+    expect(rows(replayed, 'm')).toEqual(rows(live, 'm'));
+    expect(replayed.indexedIds).toBe(live.length);
+    for (const { id } of rows(live)) expect(replayed.hasId(id)).toBe(true);
+    expect(replayed.hasId('id-0')).toBe(false);
+  });
+
+  it('resumeIdIndex counts rows that repeat an older row\'s id (a log that broke its promise)', () => {
+    const ring = new DeviceRing(10);
+    ring.suspendIdIndex();
+    put(ring, 1, 'a');
+    put(ring, 2, 'b');
+    put(ring, 3, 'a');
+    expect(ring.resumeIdIndex()).toBe(1);
+    expect(ring.hasId('a')).toBe(true);
+    expect(ring.indexedIds).toBe(2);
+  });
+
   it('rebuilds the id index for rows it is created with', () => {
     const ring = DeviceRing.fromRows(10, Float64Array.of(1, 2, 3), ['a', 'b', 'c'], new Uint32Array(3), []);
     expect(['a', 'b', 'c', 'd'].map((x) => ring.hasId(x))).toEqual([true, true, true, false]);
