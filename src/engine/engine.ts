@@ -345,7 +345,7 @@ export class ShardEngine {
       const ring = c.device.ring;
       hits.ts.push(c.ts);
       hits.deviceIds.push(c.device.id);
-      hits.eventIds.push(ring.ids[c.slot]!);
+      hits.eventIds.push(ring.idOf(c.slot));
       hits.json.push(this.eventJson(c.device, c.slot));
       if (c.advance()) heapSiftDown(heap, 0);
       else {
@@ -465,7 +465,7 @@ export class ShardEngine {
     }
     return (
       '{"event_id":' +
-      JSON.stringify(ring.ids[slot]) +
+      JSON.stringify(ring.idOf(slot)) +
       ',"device_id":' +
       d.idJson +
       ',"timeStamp":"' +
@@ -632,8 +632,11 @@ class SearchCursor {
   }
 }
 
+/** compareHitsDesc(a, b) < 0, without making id strings: the ids decide only between two rows of one device. */
 function before(a: SearchCursor, b: SearchCursor): boolean {
-  return compareHitsDesc(a.ts, a.device.id, a.device.ring.ids[a.slot]!, b.ts, b.device.id, b.device.ring.ids[b.slot]!) < 0;
+  if (a.ts !== b.ts) return a.ts > b.ts;
+  if (a.device !== b.device) return a.device.id > b.device.id;
+  return a.device.ring.compareIds(a.slot, b.slot) > 0;
 }
 
 function heapPush(heap: SearchCursor[], c: SearchCursor): void {

@@ -11,6 +11,13 @@
 // An insert at the newest end is O(1); a late event shifts the newer rows by one (a late event is
 // usually only a little late, so few rows move).
 //
+// Event ids are not JS strings here: their characters live in one arena per ring (a Uint8Array
+// while every character fits a byte, a Uint16Array of UTF-16 code units once one does not), each
+// row holding its id's start and length. A million id strings cost the collector dearly: every
+// scavenge copied the newest (they all survive), which stalled the shard for up to 45 ms under
+// load, and each string carried ~24 bytes of header. The arena is compacted, oldest row first,
+// when it is full, so it holds at most about twice the live characters.
+//
 // The ring also indexes its event ids (the dedup window): an open-addressing hash table (linear
 // probing) in an Int32Array, at most 2/3 full. An entry is the physical slot + 1 in its low bits
 // and the id's hash in the bits above, so a probe compares numbers and reaches for an id string
@@ -19,6 +26,12 @@
 // costs 6 to 12 bytes per row and is invisible to the collector.
 
 const INITIAL_ROWS = 16;
+/** Longest event id a ring stores: its length column is 16-bit (the API allows far less). */
+export const RING_ID_CHARS_MAX = 0xffff;
+/** Arena characters per row of a new ring (event ids are often shorter). */
+const INITIAL_ID_CHARS_PER_ROW = 16;
+
+type IdChars = Uint8Array | Uint16Array;
 
 /** FNV-1a over UTF-16 code units, then murmur3's finalizer: FNV's low bits (the ones masked into a place) mix poorly. */
 export function hashId(s: string): number {
@@ -29,10 +42,27 @@ export function hashId(s: string): number {
   return h ^ (h >>> 16);
 }
 
+/** hashId of the string whose code units are chars[from..from+n). */
+function hashChars(chars: IdChars, from: number, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = from, end = from + n; i < end; i++) h = Math.imul(h ^ chars[i]!, 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 export class DeviceRing {
   ts: Float64Array;
-  ids: string[];
   tagSets: Uint32Array;
+  /** Characters of the ids held (code units; one byte each until a wider one arrives). */
+  private idChars: IdChars;
+  private wide = false;
+  /** idChars[0..idCharsEnd) is used (live or not yet reclaimed); idCharsLive of it is live. */
+  private idCharsEnd = 0;
+  private idCharsLive = 0;
+  /** Per physical slot: where its id's characters start in idChars, and how many. */
+  private idStart: Uint32Array;
+  private idLen: Uint16Array;
   /** Metric columns: names[c] is the metric of cols[c]. Columns are only ever added. */
   readonly names: string[] = [];
   /** `"name":` of each column, as answers write it. */
@@ -68,8 +98,10 @@ export class DeviceRing {
   ) {
     const rows = Math.min(capacity, initialRows);
     this.ts = new Float64Array(rows);
-    this.ids = new Array<string>(rows);
     this.tagSets = new Uint32Array(rows);
+    this.idStart = new Uint32Array(rows);
+    this.idLen = new Uint16Array(rows);
+    this.idChars = new Uint8Array(rows * INITIAL_ID_CHARS_PER_ROW);
     this.idIndex = new Int32Array(indexSizeFor(rows));
     this.idMask = this.idIndex.length - 1;
     this.idAt = new Int32Array(rows);
@@ -84,12 +116,16 @@ export class DeviceRing {
     const rows = Math.min(capacity, Math.max(INITIAL_ROWS, n));
     ring.ts = new Float64Array(rows);
     ring.ts.set(ts);
-    ring.ids = new Array<string>(rows);
-    for (let i = 0; i < n; i++) ring.ids[i] = ids[i]!;
+    ring.idStart = new Uint32Array(rows);
+    ring.idLen = new Uint16Array(rows);
     ring.tagSets = new Uint32Array(rows);
     ring.tagSets.set(tagSets);
     for (const [name, values] of columns) ring.columnFrom(name, values, rows);
-    ring.length = n;
+    for (let i = 0; i < n; i++) {
+      ring.idStart[i] = ring.appendId(ids[i]!);
+      ring.idLen[i] = ids[i]!.length;
+      ring.length = i + 1;
+    }
     ring.rebuildIdIndex();
     return ring;
   }
@@ -142,15 +178,118 @@ export class DeviceRing {
     for (let p = h & mask; ; p = (p + 1) & mask) {
       const v = index[p]!;
       if (v === 0) return -1;
-      if (((v ^ h) & ~slotMask) === 0 && this.ids[(v & slotMask) - 1] === id) return p;
+      if (((v ^ h) & ~slotMask) === 0 && this.idEquals((v & slotMask) - 1, id)) return p;
     }
   }
 
-  /** Indexes the id held at a physical slot (not yet indexed). */
-  private indexSlot(slot: number): void {
+  /** The event id held at a physical slot. */
+  idOf(slot: number): string {
+    const from = this.idStart[slot]!;
+    const n = this.idLen[slot]!;
+    const chars = this.idChars;
+    if (n <= 24) {
+      let out = '';
+      for (let k = from; k < from + n; k++) out += String.fromCharCode(chars[k]!);
+      return out;
+    }
+    return String.fromCharCode.apply(null, chars.subarray(from, from + n) as unknown as number[]);
+  }
+
+  /** True when the id at a physical slot is id. */
+  idEquals(slot: number, id: string): boolean {
+    const n = id.length;
+    if (this.idLen[slot] !== n) return false;
+    const from = this.idStart[slot]!;
+    const chars = this.idChars;
+    for (let k = 0; k < n; k++) if (chars[from + k] !== id.charCodeAt(k)) return false;
+    return true;
+  }
+
+  /** The order of the id at a physical slot against id, as JS compares strings (code units): < 0, 0 or > 0. */
+  compareId(slot: number, id: string): number {
+    const n = this.idLen[slot]!;
+    const m = id.length;
+    const from = this.idStart[slot]!;
+    const chars = this.idChars;
+    for (let k = 0, l = n < m ? n : m; k < l; k++) {
+      const d = chars[from + k]! - id.charCodeAt(k);
+      if (d !== 0) return d;
+    }
+    return n - m;
+  }
+
+  /** The order of the ids at two physical slots: < 0, 0 or > 0. */
+  compareIds(a: number, b: number): number {
+    const n = this.idLen[a]!;
+    const m = this.idLen[b]!;
+    const fa = this.idStart[a]!;
+    const fb = this.idStart[b]!;
+    const chars = this.idChars;
+    for (let k = 0, l = n < m ? n : m; k < l; k++) {
+      const d = chars[fa + k]! - chars[fb + k]!;
+      if (d !== 0) return d;
+    }
+    return n - m;
+  }
+
+  /**
+   * Copies id's characters into the arena; returns where they start. Compaction may move every
+   * held row's characters, so rows [0, length) must be whole when this runs.
+   */
+  private appendId(id: string): number {
+    const n = id.length;
+    if (n > RING_ID_CHARS_MAX) throw new RangeError(`DeviceRing: event id of ${n} characters (at most ${RING_ID_CHARS_MAX})`);
+    if (this.idCharsEnd + n > this.idChars.length) this.compactIds(n);
+    let chars = this.idChars;
+    const at = this.idCharsEnd;
+    for (let k = 0; k < n; k++) {
+      const c = id.charCodeAt(k);
+      if (c > 0xff && !this.wide) chars = this.widen();
+      chars[at + k] = c;
+    }
+    this.idCharsEnd = at + n;
+    this.idCharsLive += n;
+    return at;
+  }
+
+  /** A character that needs two bytes arrived: the arena holds UTF-16 code units from now on. */
+  private widen(): IdChars {
+    const wider = new Uint16Array(this.idChars.length);
+    wider.set(this.idChars);
+    this.wide = true;
+    return (this.idChars = wider);
+  }
+
+  /**
+   * Makes room for `extra` more characters: the live ids, oldest first, into an arena at least
+   * twice what they and `extra` need, so the copying is amortized over as many inserts as there
+   * are live characters.
+   */
+  private compactIds(extra: number): void {
+    const need = this.idCharsLive + extra;
+    let size = INITIAL_ID_CHARS_PER_ROW;
+    while (size < 2 * need) size *= 2;
+    const from = this.idChars;
+    const to = this.wide ? new Uint16Array(size) : new Uint8Array(size);
+    const start = this.idStart;
+    const len = this.idLen;
+    let at = 0;
+    for (let i = 0; i < this.length; i++) {
+      const s = this.slot(i);
+      const f = start[s]!;
+      const n = len[s]!;
+      for (let k = 0; k < n; k++) to[at + k] = from[f + k]!;
+      start[s] = at;
+      at += n;
+    }
+    this.idChars = to;
+    this.idCharsEnd = at;
+  }
+
+  /** Indexes the id held at a physical slot (not yet indexed), whose hash is h. */
+  private indexSlot(slot: number, h: number): void {
     const index = this.idIndex;
     const mask = this.idMask;
-    const h = this.hashOf(this.ids[slot]!);
     let p = h & mask;
     while (index[p] !== 0) p = (p + 1) & mask;
     index[p] = (h & ~this.slotMask) | (slot + 1);
@@ -162,11 +301,10 @@ export class DeviceRing {
     const index = this.idIndex;
     const mask = this.idMask;
     const slotMask = this.slotMask;
-    const id = this.ids[slot]!;
-    const h = hashId(id);
+    const h = hashChars(this.idChars, this.idStart[slot]!, this.idLen[slot]!);
     let p = h & mask;
     for (let v = index[p]!; v !== 0; v = index[p]!) {
-      if (((v ^ h) & ~slotMask) === 0 && this.ids[(v & slotMask) - 1] === id) return false;
+      if (((v ^ h) & ~slotMask) === 0 && this.compareIds((v & slotMask) - 1, slot) === 0) return false;
       p = (p + 1) & mask;
     }
     index[p] = (h & ~slotMask) | (slot + 1);
@@ -174,15 +312,15 @@ export class DeviceRing {
     return true;
   }
 
-  /** Removes id from the index, shifting back the entries after it that probed past its place. */
-  private unindex(id: string): void {
+  /** Removes a physical slot's id from the index, shifting back the entries after it that probed past its place. */
+  private unindexSlot(slot: number): void {
     const index = this.idIndex;
     const mask = this.idMask;
-    let hole = this.idPosition(id);
-    if (hole < 0) return;
+    let hole = this.idAt[slot]!;
     index[hole] = 0;
     for (let q = (hole + 1) & mask; index[q] !== 0; q = (q + 1) & mask) {
-      const home = hashId(this.ids[(index[q]! & this.slotMask) - 1]!) & mask;
+      const other = (index[q]! & this.slotMask) - 1;
+      const home = hashChars(this.idChars, this.idStart[other]!, this.idLen[other]!) & mask;
       // The entry at q may fill the hole unless its home lies cyclically in (hole, q].
       const stays = hole < q ? home > hole && home <= q : home > hole || home <= q;
       if (stays) continue;
@@ -221,7 +359,7 @@ export class DeviceRing {
       const mid = (lo + hi) >>> 1;
       const s = this.slot(mid);
       const t = this.ts[s]!;
-      if (t < ts || (t === ts && this.ids[s]! < id)) lo = mid + 1;
+      if (t < ts || (t === ts && this.compareId(s, id) < 0)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -256,7 +394,7 @@ export class DeviceRing {
     if (this.length === 0) return false;
     const s = this.head;
     const t = this.ts[s]!;
-    return ts < t || (ts === t && id < this.ids[s]!);
+    return ts < t || (ts === t && this.compareId(s, id) > 0);
   }
 
   /**
@@ -265,19 +403,22 @@ export class DeviceRing {
    */
   insert(ts: number, id: string, tagSet: number): number {
     if (this.length === this.ts.length) this.grow();
+    // Before any row moves: a compaction of the arena walks the rows as they are.
+    const idFrom = this.appendId(id);
     let at = this.length;
     if (at > 0) {
       const last = this.slot(at - 1);
       const lt = this.ts[last]!;
-      if (ts < lt || (ts === lt && id < this.ids[last]!)) {
+      if (ts < lt || (ts === lt && this.compareId(last, id) > 0)) {
         at = this.lowerBoundKey(ts, id);
         this.shiftUp(at);
       }
     }
     const s = this.slot(at);
     this.ts[s] = ts;
-    this.ids[s] = id;
-    if (this.indexing) this.indexSlot(s);
+    this.idStart[s] = idFrom;
+    this.idLen[s] = id.length;
+    if (this.indexing) this.indexSlot(s, this.hashOf(id));
     this.tagSets[s] = tagSet;
     const cols = this.cols;
     for (let c = 0; c < cols.length; c++) cols[c]![s] = NaN;
@@ -314,8 +455,8 @@ export class DeviceRing {
 
   /** Forgets the oldest row (the caller reads what it needs from slot(0) first). */
   dropOldest(): void {
-    if (this.indexing) this.unindex(this.ids[this.head]!);
-    this.ids[this.head] = '';
+    if (this.indexing) this.unindexSlot(this.head);
+    this.idCharsLive -= this.idLen[this.head]!;
     this.head = this.head + 1 === this.ts.length ? 0 : this.head + 1;
     this.length--;
     if (this.length === 0) this.head = 0;
@@ -332,17 +473,17 @@ export class DeviceRing {
     for (let i = 0; i < n; i++) {
       const s = this.slot(i);
       ts[i] = this.ts[s]!;
-      ids[i] = this.ids[s]!;
+      ids[i] = this.idOf(s);
       tagSets[i] = this.tagSets[s]!;
       for (let c = 0; c < cols.length; c++) columns[c]![1][i] = cols[c]![s]!;
     }
     return { ts, ids, tagSets, columns };
   }
 
-  /** Bytes of the columns (not counting the event id strings themselves). */
+  /** Bytes of the columns, the id index and the id arena. */
   get bytes(): number {
     const rows = this.ts.length;
-    return rows * (8 + 4 + 8 + 4) + this.idIndex.byteLength + this.cols.length * rows * 8;
+    return rows * (8 + 4 + 4 + 2 + 4) + this.idIndex.byteLength + this.idChars.byteLength + this.cols.length * rows * 8;
   }
 
   /** Moves logical rows [at, length) one place up; the slot for `at` is then free. */
@@ -353,14 +494,10 @@ export class DeviceRing {
       // One run without wrapping: the typed columns move with memmove.
       this.ts.copyWithin(first + 1, first, last);
       this.tagSets.copyWithin(first + 1, first, last);
+      this.idStart.copyWithin(first + 1, first, last);
+      this.idLen.copyWithin(first + 1, first, last);
       for (const col of this.cols) col.copyWithin(first + 1, first, last);
-      // The ids by hand: Array.prototype.copyWithin takes a slow generic path on a holey array.
-      const ids = this.ids;
-      const indexing = this.indexing;
-      for (let s = last - 1; s >= first; s--) {
-        if (indexing) this.moveIdEntry(s, s + 1);
-        ids[s + 1] = ids[s]!;
-      }
+      if (this.indexing) for (let s = last - 1; s >= first; s--) this.moveIdEntry(s, s + 1);
       return;
     }
     const cols = this.cols;
@@ -369,7 +506,8 @@ export class DeviceRing {
       const from = this.slot(i - 1);
       this.ts[to] = this.ts[from]!;
       if (this.indexing) this.moveIdEntry(from, to);
-      this.ids[to] = this.ids[from]!;
+      this.idStart[to] = this.idStart[from]!;
+      this.idLen[to] = this.idLen[from]!;
       this.tagSets[to] = this.tagSets[from]!;
       for (const col of cols) col[to] = col[from]!;
     }
@@ -388,19 +526,20 @@ export class DeviceRing {
     if (next <= rows) throw new Error(`DeviceRing.grow: ring is full (${rows} rows); caller must evict first`);
     // Full (length === rows): the rows are [head, rows) then [0, head); they go to [0, rows).
     const head = this.head;
-    const unwrap = <T extends Float64Array | Uint32Array>(from: T, to: T): T => {
+    const unwrap = <T extends Float64Array | Uint32Array | Uint16Array>(from: T, to: T): T => {
       to.set(from.subarray(head), 0);
       to.set(from.subarray(0, head), rows - head);
       return to;
     };
     const ts = unwrap(this.ts, new Float64Array(next));
     const tagSets = unwrap(this.tagSets, new Uint32Array(next));
-    const ids = new Array<string>(next);
-    for (let i = 0; i < rows; i++) ids[i] = this.ids[this.slot(i)]!;
+    const idStart = unwrap(this.idStart, new Uint32Array(next));
+    const idLen = unwrap(this.idLen, new Uint16Array(next));
     // NaN ("no such metric") only where no row was copied: a second pass over fresh memory costs.
     for (let c = 0; c < this.cols.length; c++) this.cols[c] = unwrap(this.cols[c]!, new Float64Array(next).fill(NaN, rows));
     this.ts = ts;
-    this.ids = ids;
+    this.idStart = idStart;
+    this.idLen = idLen;
     this.tagSets = tagSets;
     this.head = 0;
     if (this.indexing) this.rebuildIdIndex();

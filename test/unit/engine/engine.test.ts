@@ -82,7 +82,7 @@ function expectConsistent(e: ShardEngine): void {
     for (let i = 1; i < ring.length; i++) {
       const a = ring.slot(i - 1);
       const b = ring.slot(i);
-      const ordered = ring.ts[a]! < ring.ts[b]! || (ring.ts[a] === ring.ts[b] && ring.ids[a]! < ring.ids[b]!);
+      const ordered = ring.ts[a]! < ring.ts[b]! || (ring.ts[a] === ring.ts[b] && ring.idOf(a) < ring.idOf(b));
       expect(ordered, `ring of ${d.id} sorted at ${i}`).toBe(true);
     }
     for (const x of held) expect(ring.hasId(x.event_id), `dedup key ${x.event_id} of ${d.id}`).toBe(true);

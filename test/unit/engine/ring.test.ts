@@ -14,7 +14,7 @@ function rows(r: DeviceRing, metric?: string): Row[] {
   const out: Row[] = [];
   for (let i = 0; i < r.length; i++) {
     const s = r.slot(i);
-    const row: Row = { ts: r.ts[s]!, id: r.ids[s]!, tagSet: r.tagSets[s]! };
+    const row: Row = { ts: r.ts[s]!, id: r.idOf(s), tagSet: r.tagSets[s]! };
     if (metric !== undefined) {
       const v = r.columnOf(metric)?.[s];
       if (v !== undefined && !Number.isNaN(v)) row.v = v;
@@ -148,13 +148,49 @@ describe('DeviceRing', () => {
     expect(r.isBeforeOldest(11, 'a')).toBe(false);
   });
 
-  it('bytes counts the time, tag-set, id and per-metric columns of the allocation, and the id index', () => {
+  it('bytes counts the time, tag-set, id and per-metric columns of the allocation, the id index and the id arena', () => {
     const r = new DeviceRing(4);
     const index = 16 * 4; // the id index: at least 16 places of 4 bytes
-    const perRow = 8 + 4 + 8 + 4; // time, tag set, id reference, id index back-pointer
+    const perRow = 8 + 4 + 4 + 2 + 4 + 16; // time, tag set, id start, id length, id index back-pointer, 16 arena bytes
     expect(r.bytes).toBe(4 * perRow + index);
     put(r, 1, 'a', 1);
     expect(r.bytes).toBe(4 * perRow + index + 4 * 8);
+  });
+
+  it('keeps ids of any length and any characters through arena compactions and widening', () => {
+    const r = rng(13);
+    const cap = 64;
+    const ring = new DeviceRing(cap);
+    const held: string[] = [];
+    const chars = ['a', 'Z', '0', '-', '\u00e9', '\u00ff', '\u4e2d', '\ud83d\ude00', '~'];
+    for (let step = 0; step < 4000; step++) {
+      if (ring.length === cap || (ring.length > 0 && r() < 0.45)) {
+        expect(ring.idOf(ring.slot(0))).toBe(held.shift());
+        ring.dropOldest();
+      }
+      // Mostly one-byte characters, sometimes a wide one (the arena widens once), lengths 0..300.
+      const len = r() < 0.05 ? randInt(r, 100, 300) : randInt(r, 0, 12);
+      let id = `${step}:`;
+      for (let k = 0; k < len; k++) id += chars[r() < 0.01 ? randInt(r, 4, 8) : randInt(r, 0, 3)];
+      put(ring, step, id); // in time order: the ring's rows are held in arrival order
+      held.push(id);
+      if (step % 97 === 0) {
+        expect(rows(ring).map((x) => x.id)).toEqual(held);
+        for (const id of held) expect(ring.hasId(id)).toBe(true);
+      }
+    }
+    // The arena stays within a small multiple of the live characters.
+    const live = held.reduce((n, id) => n + id.length, 0);
+    expect(ring.bytes - ring.allocated * (8 + 4 + 4 + 2 + 4)).toBeLessThan(4 * 2 * (live + 300) + 64 * 4 * 4);
+  });
+
+  it('orders ids as JS compares strings (UTF-16 code units), wide characters included', () => {
+    const ring = new DeviceRing(16);
+    const ids = ['b', 'a', '\uffff', '\ud83d\ude00', 'ab', '', 'a\u00e9', 'a~'];
+    for (const id of ids) put(ring, 5, id);
+    expect(rows(ring).map((x) => x.id)).toEqual([...ids].sort());
+    for (const id of ids) expect(ring.isBeforeOldest(5, id)).toBe(false);
+    expect(ring.isBeforeOldest(4, 'zzz')).toBe(true);
   });
 
   it('matches a sorted reference under random late inserts and evictions of the oldest', () => {
@@ -189,7 +225,7 @@ describe('DeviceRing', () => {
     const gone: string[] = [];
     for (let step = 0; step < 6000; step++) {
       if (held.size === cap || (held.size > 0 && r() < 0.4)) {
-        const oldest = ring.ids[ring.slot(0)]!;
+        const oldest = ring.idOf(ring.slot(0));
         ring.dropOldest();
         held.delete(oldest);
         gone.push(oldest);
