@@ -76,7 +76,6 @@ export interface DeviceState {
   rollups: [string, Float64Array[]][];
 }
 
-const splitIds = (joined: string, n: number): string[] => (n === 0 ? [] : joined.split('\n'));
 
 /** The whole state of a ShardEngine, for snapshots. Postings and dedup keys are rebuilt from the rows. */
 export interface EngineState {
@@ -405,7 +404,7 @@ export class ShardEngine {
       const rows = d.ring.exportRows();
       const rollups: [string, Float64Array[]][] = [];
       for (const [name, r] of d.rollups) rollups.push([name, r.exportColumns()]);
-      devices.push({ id: d.id, maxTs: d.maxTs, rollupHorizonMs: d.rollupHorizonMs, ...rows, ids: rows.ids.join('\n'), rollups });
+      devices.push({ id: d.id, maxTs: d.maxTs, rollupHorizonMs: d.rollupHorizonMs, ...rows, rollups });
     }
     return {
       tagSets: this.tagSets,
@@ -426,8 +425,7 @@ export class ShardEngine {
       this.tagSetIds.set(tags.join('\u0000'), id);
     }
     for (const ds of s.devices) {
-      const ids = typeof ds.ids === 'string' ? splitIds(ds.ids, ds.ts.length) : ds.ids;
-      const d = new Device(ds.id, this.limits.ringCapacity, DeviceRing.fromRows(this.limits.ringCapacity, ds.ts, ids, ds.tagSets, ds.columns));
+      const d = new Device(ds.id, this.limits.ringCapacity, DeviceRing.fromRows(this.limits.ringCapacity, ds.ts, ds.ids, ds.tagSets, ds.columns));
       d.maxTs = ds.maxTs;
       d.rollupHorizonMs = ds.rollupHorizonMs;
       // Postings straight from the rows: they are in time order already.

@@ -109,7 +109,7 @@ export class DeviceRing {
   }
 
   /** A ring holding the given rows (oldest first, already in key order), as exportRows() gives them. */
-  static fromRows(capacity: number, ts: Float64Array, ids: string[], tagSets: Uint32Array, columns: [string, Float64Array][]): DeviceRing {
+  static fromRows(capacity: number, ts: Float64Array, ids: string | readonly string[], tagSets: Uint32Array, columns: [string, Float64Array][]): DeviceRing {
     const n = ts.length;
     if (n > capacity) throw new Error(`DeviceRing.fromRows: ${n} rows exceed capacity ${capacity}`);
     const ring = new DeviceRing(capacity);
@@ -121,13 +121,44 @@ export class DeviceRing {
     ring.tagSets = new Uint32Array(rows);
     ring.tagSets.set(tagSets);
     for (const [name, values] of columns) ring.columnFrom(name, values, rows);
-    for (let i = 0; i < n; i++) {
-      ring.idStart[i] = ring.appendId(ids[i]!);
-      ring.idLen[i] = ids[i]!.length;
-      ring.length = i + 1;
+    if (typeof ids === 'string') ring.idsFromJoined(ids, n);
+    else {
+      for (let i = 0; i < n; i++) {
+        ring.idStart[i] = ring.appendId(ids[i]!);
+        ring.idLen[i] = ids[i]!.length;
+        ring.length = i + 1;
+      }
     }
     ring.rebuildIdIndex();
     return ring;
+  }
+
+  /** Fills an empty ring's arena with n ids joined by newlines (as exportRows gives them), rows 0..n-1. */
+  private idsFromJoined(joined: string, n: number): void {
+    const total = n === 0 ? 0 : joined.length - (n - 1);
+    this.idChars = new Uint8Array(Math.max(INITIAL_ID_CHARS_PER_ROW, total + (total >> 2)));
+    let chars: IdChars = this.idChars;
+    let row = 0;
+    let start = 0;
+    let at = 0;
+    for (let k = 0; k < joined.length; k++) {
+      const c = joined.charCodeAt(k);
+      if (c === 10) {
+        this.idStart[row] = start;
+        this.idLen[row++] = at - start;
+        start = at;
+        continue;
+      }
+      if (c > 0xff && !this.wide) chars = this.widen();
+      chars[at++] = c;
+    }
+    if (n > 0) {
+      this.idStart[row] = start;
+      this.idLen[row++] = at - start;
+    }
+    if (row !== n) throw new Error(`DeviceRing.fromRows: ${n} rows but ${row} ids`);
+    this.idCharsEnd = this.idCharsLive = at;
+    this.length = n;
   }
 
   /** True when a row with this event id is held. */
@@ -444,8 +475,9 @@ export class DeviceRing {
   }
 
   private columnFrom(name: string, values: Float64Array | undefined, rows: number): number {
-    const col = new Float64Array(rows).fill(NaN);
+    const col = new Float64Array(rows);
     if (values) col.set(values);
+    col.fill(NaN, values ? values.length : 0);
     this.names.push(name);
     this.keysJson.push(JSON.stringify(name) + ':');
     this.cols.push(col);
@@ -463,21 +495,44 @@ export class DeviceRing {
   }
 
   /** The rows oldest first, as fresh arrays (for snapshots). */
-  exportRows(): { ts: Float64Array; ids: string[]; tagSets: Uint32Array; columns: [string, Float64Array][] } {
+  exportRows(): { ts: Float64Array; ids: string; tagSets: Uint32Array; columns: [string, Float64Array][] } {
     const n = this.length;
-    const ts = new Float64Array(n);
-    const ids = new Array<string>(n);
-    const tagSets = new Uint32Array(n);
-    const columns: [string, Float64Array][] = this.names.map((name) => [name, new Float64Array(n)]);
-    const cols = this.cols;
+    const head = this.head;
+    // Logical rows are physical [head, head + n), wrapping at the allocation: at most two copies.
+    const ordered = <T extends Float64Array | Uint32Array>(from: T, to: T): T => {
+      const first = Math.min(n, from.length - head);
+      to.set(from.subarray(head, head + first), 0);
+      if (first < n) to.set(from.subarray(0, n - first), first);
+      return to;
+    };
+    return {
+      ts: ordered(this.ts, new Float64Array(n)),
+      ids: this.joinedIds(),
+      tagSets: ordered(this.tagSets, new Uint32Array(n)),
+      columns: this.names.map((name, c) => [name, ordered(this.cols[c]!, new Float64Array(n))]),
+    };
+  }
+
+  /**
+   * The ids held, oldest first, joined by newlines (ids hold no control characters): one string,
+   * made from the arena in one decode, where a million strings would each be made and joined.
+   */
+  private joinedIds(): string {
+    const n = this.length;
+    if (n === 0) return '';
+    const out = this.wide ? new Uint16Array(this.idCharsLive + n - 1) : new Uint8Array(this.idCharsLive + n - 1);
+    const chars = this.idChars;
+    let at = 0;
     for (let i = 0; i < n; i++) {
+      if (i > 0) out[at++] = 10;
       const s = this.slot(i);
-      ts[i] = this.ts[s]!;
-      ids[i] = this.idOf(s);
-      tagSets[i] = this.tagSets[s]!;
-      for (let c = 0; c < cols.length; c++) columns[c]![1][i] = cols[c]![s]!;
+      const from = this.idStart[s]!;
+      const len = this.idLen[s]!;
+      for (let k = 0; k < len; k++) out[at + k] = chars[from + k]!;
+      at += len;
     }
-    return { ts, ids, tagSets, columns };
+    // latin1 is exactly one byte per code unit 0-255; utf16le reads the code units as this (little-endian) machine stores them.
+    return Buffer.from(out.buffer, out.byteOffset, out.byteLength).toString(this.wide ? 'utf16le' : 'latin1');
   }
 
   /** Bytes of the columns, the id index and the id arena. */
