@@ -20,7 +20,7 @@
 //
 // The ring also indexes its event ids (the dedup window): an open-addressing hash table (linear
 // probing) in an Int32Array, at most 2/3 full. An entry is the physical slot + 1 in its low bits
-// and the id's hash in the bits above, so a probe compares numbers and reaches for an id string
+// and the id's hash in the bits above, so a probe compares numbers and reaches for an id's characters
 // (a cache miss) only when the hashes agree. A JS Set of millions of strings cost about 0.6 µs per
 // insert (mostly the garbage collector tending its growing tables) and ~28 bytes per id; this
 // costs 6 to 12 bytes per row and is invisible to the collector.

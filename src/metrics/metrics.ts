@@ -124,7 +124,7 @@ export class Metrics {
       failed: gauge('shard_failed', '1 when the shard stopped accepting writes after a storage error.'),
     };
     this.memoryRows = new client.Gauge({ name: `${PREFIX}memory_rows`, help: 'Rows held in memory, by kind (raw events, rollup minutes, postings).', labelNames: ['shard', 'kind'], registers: [r] });
-    this.memoryBytes = new client.Gauge({ name: `${PREFIX}memory_bytes`, help: 'Bytes of the columnar arrays held in memory, by kind (event id strings not included).', labelNames: ['shard', 'kind'], registers: [r] });
+    this.memoryBytes = new client.Gauge({ name: `${PREFIX}memory_bytes`, help: 'Bytes of the columnar arrays held in memory, by kind (raw: with the event id arenas and indexes).', labelNames: ['shard', 'kind'], registers: [r] });
     this.queueDepth = gauge('shard_queue_depth', 'Tasks waiting in the front for a shard thread.');
     this.threadRestarts = new client.Counter({ name: `${PREFIX}shard_thread_restarts_total`, help: 'Shard threads that died and were replaced (the new one recovers from disk).', labelNames: ['shard'], registers: [r] });
     this.refused = new client.Counter({
