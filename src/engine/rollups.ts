@@ -17,10 +17,22 @@ export const minuteOf = (ts: number): number => Math.floor(ts / MINUTE_MS) * MIN
 export type BucketSink = (bucketStartMs: number, count: number, sum: number, min: number, max: number) => void;
 
 export class MinuteRollup {
+  // The newest minute's numbers while events keep landing in it: such an event then touches this
+  // object alone instead of five columns (three metrics an event, every event). Its row exists in
+  // the columns; settle() writes these numbers back into it before anything reads or moves rows.
+  // openAt is that row, -1 when no minute is open.
+  private openAt = -1;
+  private openMinute = 0;
+  private openCount = 0;
+  private openSum = 0;
+  private openMin = 0;
+  private openMax = 0;
+
   constructor(private readonly rows = new SortedColumns(5)) {}
 
   /** minute start, count, sum, min, max columns (for snapshots). */
   exportColumns(): Float64Array[] {
+    this.settle();
     return this.rows.exportColumns();
   }
 
@@ -38,6 +50,14 @@ export class MinuteRollup {
 
   add(ts: number, value: number): void {
     const minute = minuteOf(ts);
+    if (this.openAt >= 0 && minute === this.openMinute) {
+      this.openCount += 1;
+      this.openSum += value;
+      if (value < this.openMin) this.openMin = value;
+      if (value > this.openMax) this.openMax = value;
+      return;
+    }
+    this.settle();
     const rows = this.rows;
     const cols = rows.cols;
     let at = rows.end - 1;
@@ -51,6 +71,7 @@ export class MinuteRollup {
         cols[SUM]![at] = value;
         cols[MIN]![at] = value;
         cols[MAX]![at] = value;
+        this.open(at, minute);
         return;
       }
     }
@@ -58,10 +79,36 @@ export class MinuteRollup {
     cols[SUM]![at]! += value;
     if (value < cols[MIN]![at]!) cols[MIN]![at] = value;
     if (value > cols[MAX]![at]!) cols[MAX]![at] = value;
+    this.open(at, minute);
+  }
+
+  /** Keeps row `at` in the fields when it is the newest (a late event's older minute is not). */
+  private open(at: number, minute: number): void {
+    if (at !== this.rows.end - 1) return;
+    const cols = this.rows.cols;
+    this.openAt = at;
+    this.openMinute = minute;
+    this.openCount = cols[COUNT]![at]!;
+    this.openSum = cols[SUM]![at]!;
+    this.openMin = cols[MIN]![at]!;
+    this.openMax = cols[MAX]![at]!;
+  }
+
+  /** Writes the open minute's numbers into its row and closes it. */
+  private settle(): void {
+    const at = this.openAt;
+    if (at < 0) return;
+    const cols = this.rows.cols;
+    cols[COUNT]![at] = this.openCount;
+    cols[SUM]![at] = this.openSum;
+    cols[MIN]![at] = this.openMin;
+    cols[MAX]![at] = this.openMax;
+    this.openAt = -1;
   }
 
   /** Drops the minutes that start before horizonMs; returns how many went. */
   dropBefore(horizonMs: number): number {
+    this.settle();
     const n = this.rows.lowerBound(horizonMs) - this.rows.start;
     if (n > 0) this.rows.dropFront(n);
     return n;
@@ -69,6 +116,7 @@ export class MinuteRollup {
 
   /** Feeds the minutes starting in [fromMs, toMs) to the sink, bucketed by intervalMs (a whole number of minutes). */
   collect(fromMs: number, toMs: number, intervalMs: number, sink: BucketSink): void {
+    this.settle();
     const rows = this.rows;
     const cols = rows.cols;
     const keys = cols[KEY]!;
