@@ -92,6 +92,30 @@ describe('MinuteRollup', () => {
     expect(r.minutes).toBe(0);
   });
 
+  it('agrees with a plain fold whatever mix of newest-minute, late and new-minute samples, read at any time', () => {
+    const r = new MinuteRollup();
+    const want = new Map<number, { count: number; sum: number; min: number; max: number }>();
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 3000; i++) {
+      // Mostly the newest minutes, sometimes a late one, sometimes a jump ahead.
+      const minute = Math.floor(i / 40) + (next() < 0.1 ? -Math.floor(next() * 5) : 0);
+      const ts = T0 + minute * MIN + Math.floor(next() * MIN);
+      const v = Math.round(next() * 1000) / 8 - 50;
+      r.add(ts, v);
+      const key = minuteOf(ts);
+      const w = want.get(key) ?? { count: 0, sum: 0, min: Infinity, max: -Infinity };
+      want.set(key, { count: w.count + 1, sum: w.sum + v, min: Math.min(w.min, v), max: Math.max(w.max, v) });
+      if (i % 250 === 0 || i === 2999) {
+        const got = collect(r, -Infinity, Infinity, MINUTE_MS);
+        const expected = [...want].sort((a, b) => a[0] - b[0]).map(([b, x]): Part => [b, x.count, x.sum, x.min, x.max]);
+        expect(got).toEqual(expected);
+        const cols = r.exportColumns();
+        expect([...cols[1]!]).toEqual(expected.map((x) => x[1]));
+      }
+    }
+  });
+
   it('reports the bytes of its allocation', () => {
     const r = new MinuteRollup();
     expect(r.bytes).toBe(5 * 8 * 8);
