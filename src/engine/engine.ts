@@ -13,7 +13,7 @@
 // Every one of these sets depends only on which events were accepted, not on their arrival order.
 import { AlertRules, satisfies, type AlertRule, type FiredAlert } from './alerts.js';
 import { BucketAccumulator, type Buckets } from './buckets.js';
-import { DeviceRing, hashId } from './ring.js';
+import { DeviceRing, hashId, type IdColumns } from './ring.js';
 import { MINUTE_MS, MinuteRollup, minuteOf } from './rollups.js';
 import { SortedColumns } from './sorted-columns.js';
 import { formatIso } from '../time.js';
@@ -69,8 +69,12 @@ export interface DeviceState {
   maxTs: number;
   rollupHorizonMs: number;
   ts: Float64Array;
-  /** The event ids joined by newlines (ids never hold control characters): one string packs and unpacks far faster than a million. */
-  ids: string | string[];
+  /**
+   * The event ids: their characters back to back and each one's length (two typed arrays pack,
+   * transfer and unpack far faster than a million strings); snapshots of earlier versions hold
+   * one string of ids joined by newlines, or a list.
+   */
+  ids: IdColumns | string | string[];
   tagSets: Uint32Array;
   columns: [string, Float64Array][];
   rollups: [string, Float64Array[]][];

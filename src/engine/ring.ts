@@ -33,6 +33,12 @@ const INITIAL_ID_CHARS_PER_ROW = 16;
 
 type IdChars = Uint8Array | Uint16Array;
 
+/** Event ids as snapshots hold them: their characters back to back (bytes, or UTF-16 code units), and each one's length. */
+export interface IdColumns {
+  chars: IdChars;
+  lengths: Uint16Array;
+}
+
 /** FNV-1a over UTF-16 code units, then murmur3's finalizer: FNV's low bits (the ones masked into a place) mix poorly. */
 export function hashId(s: string): number {
   let h = 0x811c9dc5;
@@ -109,7 +115,8 @@ export class DeviceRing {
   }
 
   /** A ring holding the given rows (oldest first, already in key order), as exportRows() gives them. */
-  static fromRows(capacity: number, ts: Float64Array, ids: string | readonly string[], tagSets: Uint32Array, columns: [string, Float64Array][]): DeviceRing {
+  /** `ids`: columns (as exportRows gives them), one string joined by newlines (older snapshots), or a list. */
+  static fromRows(capacity: number, ts: Float64Array, ids: IdColumns | string | readonly string[], tagSets: Uint32Array, columns: [string, Float64Array][]): DeviceRing {
     const n = ts.length;
     if (n > capacity) throw new Error(`DeviceRing.fromRows: ${n} rows exceed capacity ${capacity}`);
     const ring = new DeviceRing(capacity);
@@ -122,6 +129,7 @@ export class DeviceRing {
     ring.tagSets.set(tagSets);
     for (const [name, values] of columns) ring.columnFrom(name, values, rows);
     if (typeof ids === 'string') ring.idsFromJoined(ids, n);
+    else if (!isIdList(ids)) ring.idsFromColumns(ids, n);
     else {
       for (let i = 0; i < n; i++) {
         ring.idStart[i] = ring.appendId(ids[i]!);
@@ -131,6 +139,23 @@ export class DeviceRing {
     }
     ring.rebuildIdIndex();
     return ring;
+  }
+
+  /** Fills an empty ring's arena from id columns, rows 0..n-1. */
+  private idsFromColumns({ chars, lengths }: IdColumns, n: number): void {
+    if (lengths.length !== n) throw new Error(`DeviceRing.fromRows: ${n} rows but ${lengths.length} id lengths`);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      this.idStart[i] = total;
+      total += this.idLen[i] = lengths[i]!;
+    }
+    if (total !== chars.length) throw new Error(`DeviceRing.fromRows: id lengths add up to ${total}, but ${chars.length} characters`);
+    this.wide = chars.BYTES_PER_ELEMENT === 2;
+    const size = Math.max(INITIAL_ID_CHARS_PER_ROW, total + (total >> 2));
+    this.idChars = this.wide ? new Uint16Array(size) : new Uint8Array(size);
+    this.idChars.set(chars);
+    this.idCharsEnd = this.idCharsLive = total;
+    this.length = n;
   }
 
   /** Fills an empty ring's arena with n ids joined by newlines (as exportRows gives them), rows 0..n-1. */
@@ -495,44 +520,48 @@ export class DeviceRing {
   }
 
   /** The rows oldest first, as fresh arrays (for snapshots). */
-  exportRows(): { ts: Float64Array; ids: string; tagSets: Uint32Array; columns: [string, Float64Array][] } {
+  exportRows(): { ts: Float64Array; ids: IdColumns; tagSets: Uint32Array; columns: [string, Float64Array][] } {
     const n = this.length;
-    const head = this.head;
-    // Logical rows are physical [head, head + n), wrapping at the allocation: at most two copies.
-    const ordered = <T extends Float64Array | Uint32Array>(from: T, to: T): T => {
-      const first = Math.min(n, from.length - head);
-      to.set(from.subarray(head, head + first), 0);
-      if (first < n) to.set(from.subarray(0, n - first), first);
-      return to;
-    };
     return {
-      ts: ordered(this.ts, new Float64Array(n)),
-      ids: this.joinedIds(),
-      tagSets: ordered(this.tagSets, new Uint32Array(n)),
-      columns: this.names.map((name, c) => [name, ordered(this.cols[c]!, new Float64Array(n))]),
+      ts: this.ordered(this.ts, new Float64Array(n)),
+      ids: { chars: this.orderedIdChars(), lengths: this.ordered(this.idLen, new Uint16Array(n)) },
+      tagSets: this.ordered(this.tagSets, new Uint32Array(n)),
+      columns: this.names.map((name, c) => [name, this.ordered(this.cols[c]!, new Float64Array(n))]),
     };
   }
 
-  /**
-   * The ids held, oldest first, joined by newlines (ids hold no control characters): one string,
-   * made from the arena in one decode, where a million strings would each be made and joined.
-   */
-  private joinedIds(): string {
+  /** A column's rows in logical order: physical [head, head + length) wraps at the allocation, so at most two copies. */
+  private ordered<T extends Float64Array | Uint32Array | Uint16Array>(from: T, to: T): T {
     const n = this.length;
-    if (n === 0) return '';
-    const out = this.wide ? new Uint16Array(this.idCharsLive + n - 1) : new Uint8Array(this.idCharsLive + n - 1);
-    const chars = this.idChars;
+    const first = Math.min(n, from.length - this.head);
+    to.set(from.subarray(this.head, this.head + first), 0);
+    if (first < n) to.set(from.subarray(0, n - first), first);
+    return to;
+  }
+
+  /**
+   * The held ids' characters back to back, oldest row first. Rows that arrived in order lie back
+   * to back in the arena already, so this copies a few long runs rather than a million ids.
+   */
+  private orderedIdChars(): IdChars {
+    const n = this.length;
+    const out = this.wide ? new Uint16Array(this.idCharsLive) : new Uint8Array(this.idCharsLive);
+    const start = this.idStart;
+    const len = this.idLen;
     let at = 0;
-    for (let i = 0; i < n; i++) {
-      if (i > 0) out[at++] = 10;
-      const s = this.slot(i);
-      const from = this.idStart[s]!;
-      const len = this.idLen[s]!;
-      for (let k = 0; k < len; k++) out[at + k] = chars[from + k]!;
-      at += len;
+    for (let i = 0; i < n; ) {
+      const s = this.slot(i++);
+      const from = start[s]!;
+      let end = from + len[s]!;
+      for (; i < n; i++) {
+        const next = this.slot(i);
+        if (start[next] !== end) break;
+        end += len[next]!;
+      }
+      out.set(this.idChars.subarray(from, end), at);
+      at += end - from;
     }
-    // latin1 is exactly one byte per code unit 0-255; utf16le reads the code units as this (little-endian) machine stores them.
-    return Buffer.from(out.buffer, out.byteOffset, out.byteLength).toString(this.wide ? 'utf16le' : 'latin1');
+    return out;
   }
 
   /** Bytes of the columns, the id index and the id arena. */
@@ -600,6 +629,8 @@ export class DeviceRing {
     if (this.indexing) this.rebuildIdIndex();
   }
 }
+
+const isIdList = (ids: IdColumns | readonly string[]): ids is readonly string[] => Array.isArray(ids);
 
 /** Index places for an allocation of `rows`: a power of two, at most 2/3 full. */
 function indexSizeFor(rows: number): number {

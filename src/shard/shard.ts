@@ -7,12 +7,13 @@
 // Duplicates are decided by the engine before the log, so a duplicate writes nothing.
 import type { FiredAlert } from '../engine/alerts.js';
 import { bucketsJson } from '../engine/buckets.js';
-import { DUPLICATE, ShardEngine, type EngineLimits, type EngineState } from '../engine/engine.js';
+import { DUPLICATE, ShardEngine, type DeviceState, type EngineLimits, type EngineState } from '../engine/engine.js';
 import { ApiError, toWire } from '../errors.js';
 import type { StorageIO } from '../storage/io.js';
 import { nodeIO } from '../storage/io.js';
 import { decodeRecord, encodeEvents, encodePackedEvents, encodeRuleAdded, encodeRuleRemoved, RecordType } from '../storage/records.js';
 import { SnapshotWriterThread } from '../storage/snapshot-writer.js';
+import type { SnapshotState } from '../storage/snapshots.js';
 import { ShardStore, type FsyncMode, type Logger } from '../storage/store.js';
 import { unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
 
@@ -58,7 +59,7 @@ export class Shard {
     if (backgroundSnapshots && options.storage) this.snapshotWriter = new SnapshotWriterThread();
     const writer = this.snapshotWriter;
     this.store = options.storage
-      ? new ShardStore(options.storage, io, () => this.engine.exportState(), logger, writer ? (dir, seq, state) => writer.write(dir, seq, state) : undefined)
+      ? new ShardStore(options.storage, io, () => this.snapshotState(), logger, writer ? (dir, seq, state) => writer.write(dir, seq, state) : undefined)
       : undefined;
   }
 
@@ -70,7 +71,7 @@ export class Shard {
     const engine = this.engine;
     let replaying = false;
     const report = this.store.recover(
-      (state) => engine.importState(state as EngineState),
+      (state) => this.importSnapshot(state),
       (payload) => {
         if (!replaying) {
           replaying = true;
@@ -88,6 +89,19 @@ export class Shard {
     // A replacement thread's state is what the disk held: answers cached before it are not trusted.
     this.changed();
     return (this.opened = report);
+  }
+
+  /** The engine's state as a snapshot holds it: each device a part of its own, written and read one at a time. */
+  private snapshotState(): SnapshotState {
+    const { devices, ...head } = this.engine.exportState();
+    return { head: { ...head, devices: [] }, parts: devices };
+  }
+
+  private importSnapshot(state: SnapshotState): void {
+    // Snapshots of earlier versions hold their devices in the head.
+    const head = state.head as EngineState;
+    const devices = head.devices.length === 0 ? (state.parts as DeviceState[]) : [...head.devices, ...(state.parts as DeviceState[])];
+    this.engine.importState({ ...head, devices });
   }
 
   private async close(): Promise<true> {

@@ -76,21 +76,29 @@ function withOpen(path: string, flags: string, use: (fd: number) => void): void 
 
 /** Writes a whole file (the chunks in order) so that it is either entirely there or not at all: temp file, fsync, rename, fsync dir. */
 export function writeFileAtomic(io: StorageIO, path: string, ...chunks: Uint8Array[]): void {
+  writeFileAtomicWith(io, path, (write) => {
+    for (const chunk of chunks) write(chunk);
+  });
+}
+
+/** As writeFileAtomic, with the content written piece by piece by `fill`; returns the file's size. */
+export function writeFileAtomicWith(io: StorageIO, path: string, fill: (write: (chunk: Uint8Array) => void) => void): number {
   const tmp = `${path}.tmp`;
   const fd = io.openAppend(tmp);
+  let at = 0;
   try {
     io.truncateFd(fd, 0);
-    let at = 0;
-    for (const chunk of chunks) {
+    fill((chunk) => {
       io.writeAt(fd, chunk, at);
       at += chunk.length;
-    }
+    });
     io.fdatasync(fd);
   } finally {
     io.close(fd);
   }
   io.rename(tmp, path);
   io.fsyncDir(dirname(path));
+  return at;
 }
 
 export const pathIn = join;

@@ -2,12 +2,13 @@
 // copies its state (fast: typed arrays and one string per device), hands it over without copying,
 // and goes on; the writer thread (snapshot-worker.ts) packs it, writes, fsyncs and renames it.
 import { Worker } from 'node:worker_threads';
+import type { SnapshotState } from './snapshots.js';
 
 export interface SnapshotJob {
   id: number;
   dir: string;
   coversSeq: number;
-  state: unknown;
+  state: SnapshotState;
 }
 
 export type SnapshotDone = { id: number; ok: true; bytes: number } | { id: number; ok: false; error: string };
@@ -32,7 +33,7 @@ export class SnapshotWriterThread {
   constructor(private readonly entry: URL = new URL('./snapshot-worker.js', import.meta.url)) {}
 
   /** Writes the snapshot; the typed arrays inside `state` are moved to the writer, not copied. */
-  write(dir: string, coversSeq: number, state: unknown): Promise<number> {
+  write(dir: string, coversSeq: number, state: SnapshotState): Promise<number> {
     const worker = this.start();
     const id = ++this.nextId;
     const buffers = new Set<ArrayBuffer>();

@@ -20,7 +20,7 @@ import { encodeFrame, scanFramesChunked } from './framing.js';
 import type { StorageIO } from './io.js';
 import { pathIn } from './io.js';
 import { listSegments, segmentName, SegmentLog } from './segments.js';
-import { listSnapshots, readSnapshot, removeSnapshot, writeSnapshot } from './snapshots.js';
+import { listSnapshots, readSnapshot, removeSnapshot, writeSnapshot, type SnapshotState } from './snapshots.js';
 
 export type FsyncMode = 'always' | 'interval' | 'never';
 
@@ -67,7 +67,7 @@ export interface RecoveryReport {
 export type Logger = (level: 'info' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
 /** Writes a snapshot elsewhere (another thread); resolves to its size in bytes. */
-export type BackgroundSnapshotWriter = (dir: string, coversSeq: number, state: unknown) => Promise<number>;
+export type BackgroundSnapshotWriter = (dir: string, coversSeq: number, state: SnapshotState) => Promise<number>;
 
 export class StorageFailedError extends Error {
   readonly code = 'STORAGE_FAILED';
@@ -113,7 +113,7 @@ export class ShardStore {
   constructor(
     private readonly options: StoreOptions,
     private readonly io: StorageIO,
-    private readonly exportState: () => unknown,
+    private readonly exportState: () => SnapshotState,
     private readonly logger: Logger = () => {},
     private readonly backgroundWriter?: BackgroundSnapshotWriter,
   ) {
@@ -130,7 +130,7 @@ export class ShardStore {
    * segment for appends. `importState` gets the snapshot's state; `apply` each record's payload
    * and returns how many events it held.
    */
-  recover(importState: (state: unknown) => void, apply: (payload: Buffer) => number): RecoveryReport {
+  recover(importState: (state: SnapshotState) => void, apply: (payload: Buffer) => number): RecoveryReport {
     const started = performance.now();
     const dir = this.options.dir;
     const report: RecoveryReport = { snapshotSeq: null, snapshotsSkipped: 0, segments: 0, records: 0, events: 0, torn: 0, corrupt: 0, seconds: 0 };
@@ -320,7 +320,7 @@ export class ShardStore {
     if (this.failed) return;
     const t0 = performance.now();
     let covers: number;
-    let state: unknown;
+    let state: SnapshotState;
     const bytesBefore = this.bytesSinceSnapshot;
     try {
       covers = this.rotate();

@@ -273,6 +273,37 @@ describe('DeviceRing', () => {
     expect(ring.indexedIds).toBe(2);
   });
 
+  it('exportRows and fromRows round-trip rows, ids (wide characters too) and columns, wrapped or not', () => {
+    for (const wide of [false, true]) {
+      const ring = new DeviceRing(40);
+      for (let i = 0; i < 100; i++) {
+        if (ring.length === 40) ring.dropOldest();
+        // late events now and then, so the arena is not in row order
+        put(ring, i % 9 === 0 ? i - 5 : i, wide && i % 7 === 0 ? `\u4e2d-${i}` : `e${i}`, i % 3 === 0 ? undefined : i * 1.5, i % 4);
+      }
+      const out = ring.exportRows();
+      const ids = rows(ring).map((x) => x.id);
+      expect(out.ids.lengths.length).toBe(ring.length);
+      expect(out.ids.chars.BYTES_PER_ELEMENT).toBe(wide ? 2 : 1);
+      // the formats of earlier snapshots too: ids joined by newlines, and a list
+      for (const form of [out.ids, ids.join('\n'), ids]) {
+        const back = DeviceRing.fromRows(40, out.ts, form, out.tagSets, out.columns);
+        expect(rows(back, 'm')).toEqual(rows(ring, 'm'));
+        for (const id of ids) expect(back.hasId(id)).toBe(true);
+        // and it goes on taking rows after the restore
+        if (back.length === 40) back.dropOldest();
+        put(back, 1000, 'after', 1);
+        expect(back.hasId('after')).toBe(true);
+      }
+    }
+    const empty = DeviceRing.fromRows(8, new Float64Array(0), { chars: new Uint8Array(0), lengths: new Uint16Array(0) }, new Uint32Array(0), []);
+    expect(empty.length).toBe(0);
+    const blank = DeviceRing.fromRows(8, Float64Array.of(1), '', new Uint32Array(1), []);
+    expect(blank.idOf(blank.slot(0))).toBe('');
+    expect(() => DeviceRing.fromRows(8, Float64Array.of(1, 2), 'a\nb\nc', new Uint32Array(2), [])).toThrow(/2 rows but 3 ids/);
+    expect(() => DeviceRing.fromRows(8, Float64Array.of(1), { chars: new Uint8Array(3), lengths: Uint16Array.of(2) }, new Uint32Array(1), [])).toThrow(/add up to 2/);
+  });
+
   it('rebuilds the id index for rows it is created with', () => {
     const ring = DeviceRing.fromRows(10, Float64Array.of(1, 2, 3), ['a', 'b', 'c'], new Uint32Array(3), []);
     expect(['a', 'b', 'c', 'd'].map((x) => ring.hasId(x))).toEqual([true, true, true, false]);

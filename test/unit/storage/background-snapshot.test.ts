@@ -17,7 +17,7 @@ function setup(writer: BackgroundSnapshotWriter) {
   const store = new ShardStore(
     { dir, fsync: 'always', segmentBytesMax: 1 << 20, snapshotLogBytes: 1 << 40, snapshotIntervalMs: 0 },
     nodeIO,
-    () => ({ exported: ++exported }),
+    () => ({ head: { exported: ++exported }, parts: [] }),
     () => {},
     writer,
   );
@@ -54,7 +54,7 @@ describe('background snapshots', () => {
     await new Promise((r) => setImmediate(r));
     expect(listSnapshots(nodeIO, t.dir)).toEqual([1]);
     const snap = readSnapshot(nodeIO, t.dir, 1);
-    expect(snap.ok && snap.state).toEqual({ exported: 1 });
+    expect(snap.ok && snap.state).toEqual({ head: { exported: 1 }, parts: [] });
     expect(t.store.counters.snapshots).toBe(1);
     await t.store.close();
   });
@@ -95,12 +95,12 @@ describe('background snapshots', () => {
     const w = new SnapshotWriterThread(new URL('../../../dist/storage/snapshot-worker.js', import.meta.url));
     const dir = mkdtempSync(join(tmpdir(), 'bgsnap-thread-'));
     const ts = Float64Array.from([1, 2, 3]);
-    const bytes = await w.write(dir, 7, { ts, ids: 'a\nb\nc' });
+    const bytes = await w.write(dir, 7, { head: { ids: 'a\nb\nc' }, parts: [{ ts }] });
     expect(bytes).toBeGreaterThan(24);
     expect(ts.byteLength).toBe(0); // transferred to the writer
     const snap = readSnapshot(nodeIO, dir, 7);
     expect(snap.ok).toBe(true);
-    if (snap.ok) expect(snap.state).toEqual({ ts: Float64Array.from([1, 2, 3]), ids: 'a\nb\nc' });
+    if (snap.ok) expect(snap.state).toEqual({ head: { ids: 'a\nb\nc' }, parts: [{ ts: Float64Array.from([1, 2, 3]) }] });
     await w.close();
   });
 });
@@ -109,7 +109,7 @@ describe('recovery and interrupted snapshots', () => {
   it('removes a snapshot temp file a crash left behind, and does not read it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bgsnap-tmp-'));
     writeFileSync(join(dir, 'snapshot-0000000000000003.snap.tmp'), 'half a snapshot');
-    const store = new ShardStore({ dir, fsync: 'never', segmentBytesMax: 1 << 20, snapshotLogBytes: 1 << 40, snapshotIntervalMs: 0 }, nodeIO, () => ({}));
+    const store = new ShardStore({ dir, fsync: 'never', segmentBytesMax: 1 << 20, snapshotLogBytes: 1 << 40, snapshotIntervalMs: 0 }, nodeIO, () => ({ head: {}, parts: [] }));
     let imported = 0;
     store.recover(
       () => imported++,

@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { BatchBuilder, type Reply } from '../../../src/shard/protocol.js';
 import { Shard, type ShardOptions } from '../../../src/shard/shard.js';
 import { FakeDisk } from '../../property/durability-fake-io.js';
+import { pack } from '../../../src/codec/msgpack.js';
+import { encodeFrame } from '../../../src/storage/framing.js';
+import { writeFileAtomic } from '../../../src/storage/io.js';
 
 const T0 = Date.UTC(2025, 0, 15, 10);
 const options: ShardOptions = {
@@ -85,5 +88,22 @@ describe('Shard durability', () => {
     await first;
     disk.reboot('none');
     expect(ids(boot(disk))).toEqual(['e1']);
+  });
+  it('recovers from a snapshot of format 1 (the whole state in one frame, ids joined by newlines)', async () => {
+    const disk = new FakeDisk(9);
+    const s = boot(disk);
+    await s.handle({ op: 'ingest', batch: batch('e1', 'e2', 'e3') });
+    const state = s.engine.exportState();
+    // As the earlier version wrote it: devices inside the state, ids one joined string.
+    const devices = state.devices.map((d) => ({ ...d, ids: ['e1', 'e2', 'e3'].join('\n') }));
+    const io = disk.boot();
+    writeFileAtomic(io, '/data/shard-0/snapshot-0000000000000001.snap', encodeFrame(pack({ format: 1, coversSeq: 1, state: { ...state, devices } })));
+    // The log segment it covers goes, so only the snapshot can bring the events back.
+    io.remove('/data/shard-0/0000000000000001.log');
+    const again = new Shard(options, disk.boot());
+    expect(again.open().snapshotSeq).toBe(1);
+    expect(ids(again)).toEqual(['e1', 'e2', 'e3']);
+    const dup = (await again.handle({ op: 'ingest', batch: batch('e2') })) as IngestReply;
+    expect(dup.ok && [...dup.value.statuses]).toEqual([1]);
   });
 });

@@ -17,11 +17,13 @@ afterEach(() => {
 });
 
 const state = {
-  tagSets: [[], ['a', 'b']],
-  devices: [{ id: 'd1', ts: new Float64Array([1, 2.5, -3]), ids: ['e1', 'e2', 'e3'], tagSets: new Uint32Array([0, 1, 1]) }],
-  counters: [3, 1, 0, 0],
-  rules: [{ id: 1, device_id: 'd1', metric: 'cpu', op: '>', threshold: 0.5 }],
+  head: { tagSets: [[], ['a', 'b']], counters: [3, 1, 0, 0], rules: [{ id: 1, device_id: 'd1', metric: 'cpu', op: '>', threshold: 0.5 }] },
+  parts: [
+    { id: 'd1', ts: new Float64Array([1, 2.5, -3]), ids: { chars: new Uint8Array([101, 49, 101, 50]), lengths: Uint16Array.of(2, 2) }, tagSets: new Uint32Array([0, 1, 1]) },
+    { id: 'd2', ts: new Float64Array([7]), ids: 'e7', tagSets: new Uint32Array([0]) },
+  ],
 };
+const only = (head: unknown) => ({ head, parts: [] });
 
 describe('snapshots', () => {
   it('write then read returns the same state (typed arrays included)', () => {
@@ -31,23 +33,24 @@ describe('snapshots', () => {
     expect(r.ok).toBe(true);
     if (r.ok) {
       expect(r.state).toEqual(state);
-      const d = (r.state as typeof state).devices[0]!;
+      const d = r.state.parts[0] as { ts: unknown; tagSets: unknown; ids: { lengths: unknown } };
       expect(d.ts).toBeInstanceOf(Float64Array);
       expect(d.tagSets).toBeInstanceOf(Uint32Array);
+      expect(d.ids.lengths).toBeInstanceOf(Uint16Array);
     }
     // No temporary file is left behind.
     expect(readdirSync(dir)).toEqual([snapshotName(7)]);
   });
 
   it('overwriting a snapshot of the same number replaces it whole', () => {
-    writeSnapshot(nodeIO, dir, 2, { v: 'old'.repeat(100) });
-    writeSnapshot(nodeIO, dir, 2, { v: 'new' });
+    writeSnapshot(nodeIO, dir, 2, { head: { v: 'old'.repeat(100) }, parts: [1, 2, 3] });
+    writeSnapshot(nodeIO, dir, 2, only({ v: 'new' }));
     const r = readSnapshot(nodeIO, dir, 2);
-    expect(r).toEqual({ ok: true, state: { v: 'new' } });
+    expect(r).toEqual({ ok: true, state: only({ v: 'new' }) });
   });
 
   it('lists snapshots newest first, ignoring other files', () => {
-    for (const n of [3, 12, 1]) writeSnapshot(nodeIO, dir, n, { n });
+    for (const n of [3, 12, 1]) writeSnapshot(nodeIO, dir, n, only({ n }));
     writeFileSync(join(dir, 'snapshot-0000000000000099.snap.tmp'), 'x');
     writeFileSync(join(dir, '0000000000000050.log'), '');
     writeFileSync(join(dir, 'snapshot-5.snap'), '');
@@ -85,10 +88,29 @@ describe('snapshots', () => {
   it('a file with bytes after its frame reads {ok: false}', () => {
     writeSnapshot(nodeIO, dir, 4, state);
     const path = join(dir, snapshotName(4));
-    writeFileSync(path, Buffer.concat([readFileSync(path), encodeFrame(Buffer.from('extra'))]));
+    writeFileSync(path, Buffer.concat([readFileSync(path), encodeFrame(pack('extra'))]));
     const r = readSnapshot(nodeIO, dir, 4);
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.why).toMatch(/2 frames/);
+    if (!r.ok) expect(r.why).toMatch(/3 parts, its head says 2/);
+  });
+
+  it('a file that ends after a whole frame but before its last part reads {ok: false}', () => {
+    writeSnapshot(nodeIO, dir, 4, state);
+    const path = join(dir, snapshotName(4));
+    const last = encodeFrame(pack(state.parts[1]));
+    const good = readFileSync(path);
+    writeFileSync(path, good.subarray(0, good.length - last.length));
+    const r = readSnapshot(nodeIO, dir, 4);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.why).toMatch(/1 parts, its head says 2/);
+  });
+
+  it('reads the one-frame snapshots of format 1 as a head without parts', () => {
+    const old = { tagSets: [[]], devices: [{ id: 'd1', ids: 'a\nb' }] };
+    writeFileSync(join(dir, snapshotName(3)), encodeFrame(pack({ format: 1, coversSeq: 3, state: old })));
+    expect(readSnapshot(nodeIO, dir, 3)).toEqual({ ok: true, state: { head: old, parts: [] } });
+    writeFileSync(join(dir, snapshotName(3)), Buffer.concat([encodeFrame(pack({ format: 1, coversSeq: 3, state: old })), encodeFrame(pack(1))]));
+    expect(readSnapshot(nodeIO, dir, 3).ok).toBe(false);
   });
 
   it('a snapshot renamed to another number (coversSeq mismatch) reads {ok: false}', () => {
@@ -100,7 +122,7 @@ describe('snapshots', () => {
   });
 
   it('an unknown format reads {ok: false}', () => {
-    writeFileSync(join(dir, snapshotName(1)), encodeFrame(pack({ format: SNAPSHOT_FORMAT + 1, coversSeq: 1, state: {} })));
+    writeFileSync(join(dir, snapshotName(1)), encodeFrame(pack({ format: SNAPSHOT_FORMAT + 1, coversSeq: 1, head: {}, parts: 0 })));
     const r = readSnapshot(nodeIO, dir, 1);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.why).toMatch(/format/);

@@ -70,14 +70,15 @@ class Toy {
     this.store = new ShardStore(
       { dir: d, fsync: 'always', segmentBytesMax: 1 << 20, snapshotLogBytes: 1 << 30, snapshotIntervalMs: 0, ...opts },
       io,
-      () => [...this.state],
+      // Each record a part of its own: the snapshot's frames then mirror the log's.
+      () => ({ head: null, parts: [...this.state] }),
     );
   }
   open(): this {
     this.report = this.store.recover(
       (s) => {
-        this.imported = [...(s as string[])];
-        this.state = [...(s as string[])];
+        this.imported = [...(s.parts as string[])];
+        this.state = [...(s.parts as string[])];
       },
       (payload) => {
         const r = payload.toString();
