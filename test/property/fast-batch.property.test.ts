@@ -152,6 +152,34 @@ describe('scanEventBatch', () => {
     );
   });
 
+  it('reads times as parseTimeMs does', () => {
+    const two = (max: number) => fc.integer({ min: 0, max }).map((v) => String(v).padStart(2, '0'));
+    const iso = fc
+      .tuple(
+        fc.oneof(fc.integer({ min: 1900, max: 2100 }), fc.integer({ min: 0, max: 9999 })).map((y) => String(y).padStart(4, '0')),
+        two(13),
+        two(32),
+        fc.constantFrom('T', 't', ' ', 'X'),
+        two(24),
+        two(60),
+        two(60),
+        fc.constantFrom('', '.', '.1', '.12', '.123', '.1234', '.123456789', '.1234567890', ',5'),
+        fc.constantFrom('', 'Z', 'z', '+02:00', '-00:30', ' ', 'ZZ', '+2'),
+      )
+      .map(([y, mo, d, t, h, mi, sec, frac, zone]) => `${y}-${mo}-${d}${t}${h}:${mi}:${sec}${frac}${zone}`);
+    fc.assert(
+      fc.property(fc.oneof({ weight: 8, arbitrary: iso }, { weight: 1, arbitrary: fc.string({ maxLength: 26 }) }), (t) => {
+        const b = Buffer.from(`[{"event_id":"e","device_id":"d","timeStamp":${JSON.stringify(t)},"metrics":{}}]`);
+        const scanned = scanEventBatch(b, limits);
+        const def = definition(b);
+        if (def === undefined) expect(scanned).toBeUndefined();
+        else if (scanned !== undefined) expect(scanned.events().ts[0]).toBe(def.ts[0]);
+        else expect(/[^ -~]|\\|"/.test(t)).toBe(true); // only escapes and non-ASCII are left to the general path
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   it('answers for plainly written valid events', () => {
     const plainEvent = fc.record({
       event_id: plainText,
