@@ -31,6 +31,17 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Arr
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+/** Lengths of the reserved names (1 where one has that length): the set is only asked about those. */
+const RESERVED_LENGTH = new Uint8Array(Math.max(...[...RESERVED_NAMES].map((r) => r.length)) + 1);
+for (const r of RESERVED_NAMES) RESERVED_LENGTH[r.length] = 1;
+
+const quoted = (name: string): Uint8Array => Buffer.from(`"${name}"`, 'latin1');
+const QUOTED_EVENT_ID = quoted('event_id');
+const QUOTED_DEVICE_ID = quoted('device_id');
+const QUOTED_TIME_STAMP = quoted('timeStamp');
+const QUOTED_METRICS = quoted('metrics');
+const QUOTED_TAGS = quoted('tags');
+
 const EVENT_ID = 1;
 const DEVICE_ID = 2;
 const TIME_STAMP = 4;
@@ -255,6 +266,47 @@ class Scanner {
     return true;
   }
 
+  /**
+   * A field name at p whose bytes are exactly one of the five quoted names (so it is that name: a
+   * JSON string spelled that way has no escape), skipped; 0 for anything else, left to keyOf.
+   */
+  literalKey(): number {
+    const b = this.b;
+    const p = this.p;
+    let word: Uint8Array;
+    let key: number;
+    switch (p + 1 < this.n ? b[p + 1] : 0) {
+      case 0x65: // e
+        word = QUOTED_EVENT_ID;
+        key = EVENT_ID;
+        break;
+      case 0x64: // d
+        word = QUOTED_DEVICE_ID;
+        key = DEVICE_ID;
+        break;
+      case 0x74: // t
+        if (p + 2 < this.n && b[p + 2] === 0x61) {
+          word = QUOTED_TAGS;
+          key = TAGS;
+        } else {
+          word = QUOTED_TIME_STAMP;
+          key = TIME_STAMP;
+        }
+        break;
+      case 0x6d: // m
+        word = QUOTED_METRICS;
+        key = METRICS;
+        break;
+      default:
+        return 0;
+    }
+    const len = word.length;
+    if (p + len > this.n) return 0;
+    for (let i = 0; i < len; i++) if (b[p + i] !== word[i]) return 0;
+    this.p = p + len;
+    return key;
+  }
+
   keyOf(): number {
     switch (this.strEnd - this.strStart) {
       case 8:
@@ -300,7 +352,7 @@ class Scanner {
       if (len > this.maxMetricNameLength || (c0 >= 0x30 && c0 <= 0x39) || names.length - first >= this.maxMetricsPerEvent) return false;
       if (len === 0) return false;
       const name = this.ref();
-      if (RESERVED_NAMES.has(this.strings[name]!)) return false;
+      if (len < RESERVED_LENGTH.length && RESERVED_LENGTH[len] === 1 && RESERVED_NAMES.has(this.strings[name]!)) return false;
       // A repeated name: JSON.parse keeps the last value at the first one's place; left to it.
       for (let k = first; k < names.length; k++) if (names[k] === name) return false;
       this.ws();
@@ -346,8 +398,11 @@ class Scanner {
     let ts: number | undefined;
     this.ws();
     for (;;) {
-      if (!this.simpleString()) return false;
-      const key = this.keyOf();
+      let key = this.literalKey();
+      if (key === 0) {
+        if (!this.simpleString()) return false;
+        key = this.keyOf();
+      }
       if (key === 0 || (seen & key) !== 0) return false;
       seen |= key;
       this.ws();
@@ -422,7 +477,11 @@ class Scanner {
     this.maxMetricNameLength = limits.maxMetricNameLength;
     this.maxTagsPerEvent = limits.maxTagsPerEvent;
     this.maxTagLength = limits.maxTagLength;
-    this.generation = (this.generation + 1) | 0;
+    // Slots stamped with a generation from ~2^31 scans ago must not pass for this scan's.
+    if (++this.generation === 0x7fffffff) {
+      this.generation = 1;
+      this.internedIn.fill(0);
+    }
     this.strings = [];
     this.dictionary = new Map();
     this.devices = [];
