@@ -170,15 +170,28 @@ function readBody(res: HttpResponse, declaredLength: number, maxBytes: number, t
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    // With a Content-Length, each chunk is copied once, into the body's own buffer (no copy per
+    // chunk and then a concat); without one, or past it, chunk by chunk.
+    let whole: Buffer | undefined = Number.isSafeInteger(declaredLength) && declaredLength > 0 ? Buffer.allocUnsafeSlow(declaredLength) : undefined;
     res.onData((chunk, isLast) => {
       if (failed) return;
+      const at = size;
       size += chunk.byteLength;
       if (size > maxBytes) {
         reject(tooLarge());
         return;
       }
-      chunks.push(Buffer.from(chunk.slice(0)));
-      if (isLast) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      if (whole !== undefined && size <= whole.length) whole.set(new Uint8Array(chunk), at);
+      else {
+        if (whole !== undefined) {
+          chunks.push(whole.subarray(0, at));
+          whole = undefined;
+        }
+        chunks.push(Buffer.from(chunk.slice(0)));
+      }
+      if (!isLast) return;
+      if (whole !== undefined) resolve(size === whole.length ? whole : whole.subarray(0, size));
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
   });
 }

@@ -66,7 +66,7 @@ export class ShardClient {
   }
 
   shardOf(deviceId: string): number {
-    return shardOf(deviceId, this.pools.length);
+    return this.pools.length === 1 ? 0 : shardOf(deviceId, this.pools.length);
   }
 
   async run<K extends Task['op']>(shard: number, task: TaskOf<K>, transferList?: ArrayBuffer[]): Promise<ResultOf[K]> {

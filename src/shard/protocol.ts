@@ -32,7 +32,7 @@ export interface EventBatch {
 }
 
 /** The wire form of an EventBatch: names as indexes into `strings`. */
-interface PackedBatch {
+export interface PackedBatch {
   strings: string[];
   devices: Uint32Array;
   eventIds: string[];
@@ -87,9 +87,9 @@ export class BatchBuilder {
     this.tagEnds.push(this.tags.length);
   }
 
-  /** Event i of an in-memory batch, its position in this builder's batch. */
-  addFrom(batch: EventBatch, i: number): void {
-    this.positions.push(this.eventIds.length);
+  /** Event i of an in-memory batch; `position` is its place in the request (its place in this builder's batch by default). */
+  addFrom(batch: EventBatch, i: number, position = this.eventIds.length): void {
+    this.positions.push(position);
     this.devices.push(this.ref(batch.deviceIds[i]!));
     this.eventIds.push(batch.eventIds[i]!);
     this.ts.push(batch.ts[i]!);
@@ -129,6 +129,38 @@ export class BatchBuilder {
   /** The wire bytes. */
   finishBytes(): Uint8Array {
     return pack(this.packed());
+  }
+}
+
+/**
+ * A batch already in its wire form, dictionary included (from the JSON batch scan), so a request
+ * whose events all go to one shard is packed as it is, without a BatchBuilder.
+ */
+export class ScannedBatch {
+  private expanded: EventBatch | undefined;
+
+  constructor(readonly packed: PackedBatch) {}
+
+  get length(): number {
+    return this.packed.eventIds.length;
+  }
+
+  get eventIds(): string[] {
+    return this.packed.eventIds;
+  }
+
+  deviceId(i: number): string {
+    return this.packed.strings[this.packed.devices[i]!]!;
+  }
+
+  /** The batch as the shard will see it (to split it between shards with BatchBuilder.addFrom). */
+  events(): EventBatch {
+    return (this.expanded ??= expand(this.packed));
+  }
+
+  /** The wire bytes, in an ArrayBuffer of their own (to transfer). */
+  finish(): ArrayBuffer {
+    return packToArrayBuffer(this.packed);
   }
 }
 
