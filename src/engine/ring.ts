@@ -243,11 +243,8 @@ export class DeviceRing {
     const from = this.idStart[slot]!;
     const n = this.idLen[slot]!;
     const chars = this.idChars;
-    if (n <= 24) {
-      let out = '';
-      for (let k = from; k < from + n; k++) out += String.fromCharCode(chars[k]!);
-      return out;
-    }
+    // One byte per character: Buffer's latin1 decoding makes the string in one native step.
+    if (!this.wide) return latin1Slice.call(chars as Uint8Array, from, from + n);
     return String.fromCharCode.apply(null, chars.subarray(from, from + n) as unknown as number[]);
   }
 
@@ -629,6 +626,9 @@ export class DeviceRing {
     if (this.indexing) this.rebuildIdIndex();
   }
 }
+
+// Buffer's own latin1 decoder (toString('latin1') without its argument checks), on any Uint8Array.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, from: number, to: number): string }).latin1Slice;
 
 const isIdList = (ids: IdColumns | readonly string[]): ids is readonly string[] => Array.isArray(ids);
 
