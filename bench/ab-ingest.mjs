@@ -1,0 +1,119 @@
+// A/B of server builds under the wrk batch load: alternates builds (directories that hold a
+// dist/main.js and a node_modules) on the same pre-encoded bodies, reversing the order every round,
+// and reads each thread's CPU time from /proc around every run, so a change is judged by the
+// median of interleaved runs and by CPU per event, which the machine's noise moves less.
+//
+//   node bench/ab-ingest.mjs <rounds> <buildDir> <buildDir> ...
+//   env: WRK_SECONDS (8), FORMAT (json | msgpack)
+//
+// To make a build of another commit: git worktree add /tmp/b <commit> && ln -s "$PWD/node_modules"
+// /tmp/b/node_modules && (cd /tmp/b && npx tsc -p tsconfig.build.json).
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './lib.mjs';
+import { runWrk, writeBodies } from './wrk-ingest.mjs';
+
+const [rounds, ...builds] = process.argv.slice(2);
+if (!rounds || builds.length === 0) {
+  console.error('usage: node bench/ab-ingest.mjs <rounds> <buildDir> ...');
+  process.exit(2);
+}
+const seconds = Number(process.env.WRK_SECONDS ?? 8);
+const format = process.env.FORMAT ?? 'json';
+const work = tempDir('bench-ab-');
+const bodies = writeBodies(work, { batch: 1000, format, events: seconds * 800_000 });
+
+/** CPU seconds of each thread of a process, by thread id. */
+function threadCpu(pid) {
+  const out = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), (Number(f[11]) + Number(f[12])) / 100); // utime + stime, in clock ticks
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+function start(build, dataDir) {
+  const proc = spawn(process.execPath, [join(build, 'dist/main.js')], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, FSYNC: 'always' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stderr.on('data', (c) => (out += c));
+  return new Promise((resolve, reject) => {
+    proc.on('exit', (code) => reject(new Error(`${build} exited with ${code}:\n${out}`)));
+    proc.stdout.on('data', (c) => {
+      out += c;
+      const line = out.split('\n').find((l) => l.includes('"msg":"ready"'));
+      if (line) {
+        proc.removeAllListeners('exit');
+        resolve({ proc, port: JSON.parse(line).port });
+      }
+    });
+  });
+}
+
+async function stored(port) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return [...text.matchAll(/^telemetry_events_stored_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const results = new Map(builds.map((b) => [b, []]));
+try {
+  for (let r = 0; r < Number(rounds); r++) {
+    for (const build of r % 2 ? [...builds].reverse() : builds) {
+      const dataDir = join(work, `data-${r}`);
+      mkdirSync(dataDir);
+      const s = await start(build, dataDir);
+      const before = threadCpu(s.proc.pid);
+      const w = runWrk(s.port, bodies, { seconds, connections: 4 });
+      const after = threadCpu(s.proc.pid);
+      const n = await stored(s.port);
+      s.proc.kill('SIGTERM');
+      // Polled: waiting on the 'exit' event alone left nothing keeping this process's loop alive.
+      await new Promise((resolve) => {
+        const poll = setInterval(() => {
+          if (s.proc.exitCode !== null || s.proc.signalCode !== null) {
+            clearInterval(poll);
+            resolve();
+          }
+        }, 50);
+      });
+      rmSync(dataDir, { recursive: true, force: true });
+      const ok = w.requests - w.non200;
+      if (w.non200 > 0 || w.ranOut > 0 || n < ok * 1000) throw new Error(`check failed: ${JSON.stringify(w)}, stored ${n}`);
+      const millions = (ok * 1000) / 1e6;
+      const used = [...after].map(([tid, cpu]) => [tid, cpu - (before.get(tid) ?? 0)]);
+      const http = used.find(([tid]) => tid === s.proc.pid)?.[1] ?? 0;
+      const busiestOther = Math.max(0, ...used.filter(([tid]) => tid !== s.proc.pid).map(([, c]) => c));
+      const run = {
+        build,
+        round: r,
+        eventsPerSec: Math.round((ok * 1000) / w.seconds),
+        p50ms: w.p50ms,
+        p99ms: w.p99ms,
+        httpUsPerEvent: Number((http / millions).toFixed(2)),
+        shardUsPerEvent: Number((busiestOther / millions).toFixed(2)),
+        processUsPerEvent: Number((used.reduce((a, [, c]) => a + c, 0) / millions).toFixed(2)),
+      };
+      results.get(build).push(run);
+      console.log(JSON.stringify(run));
+    }
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+for (const [build, runs] of results) {
+  const m = (k) => median(runs.map((x) => x[k]));
+  console.log(JSON.stringify({ build, runs: runs.length, eventsPerSec: m('eventsPerSec'), httpUsPerEvent: m('httpUsPerEvent'), shardUsPerEvent: m('shardUsPerEvent'), processUsPerEvent: m('processUsPerEvent') }));
+}
