@@ -11,7 +11,7 @@ import { DUPLICATE, ShardEngine, type DeviceState, type EngineLimits, type Engin
 import { ApiError, toWire } from '../errors.js';
 import type { StorageIO } from '../storage/io.js';
 import { nodeIO } from '../storage/io.js';
-import { decodeRecord, encodeEvents, encodePackedEvents, encodeRuleAdded, encodeRuleRemoved, RecordType } from '../storage/records.js';
+import { decodeRecord, encodeEvents, encodeRuleAdded, encodeRuleRemoved, packedEventsRecord, RecordType } from '../storage/records.js';
 import { SnapshotWriterThread } from '../storage/snapshot-writer.js';
 import type { SnapshotState } from '../storage/snapshots.js';
 import { ShardStore, type FsyncMode, type Logger } from '../storage/store.js';
@@ -166,7 +166,7 @@ export class Shard {
     if (!this.opened) throw new ApiError('NOT_READY', `shard ${this.options.index} has not finished recovering`);
   }
 
-  private durable<T>(record: Uint8Array, value: T): Outcome<T> {
+  private durable<T>(record: Uint8Array | readonly Uint8Array[], value: T): Outcome<T> {
     if (!this.store) return value;
     return this.store.append(record).then(() => value);
   }
@@ -220,7 +220,7 @@ export class Shard {
     // All duplicates: nothing to write, but the originals may still be on their way to the disk.
     if (stored === 0) return this.store.barrier().then(() => result);
     const record =
-      stored === statuses.length ? encodePackedEvents(new Uint8Array(packed)) : encodeEvents(batch, (i) => statuses[i] !== DUPLICATE);
+      stored === statuses.length ? packedEventsRecord(new Uint8Array(packed)) : encodeEvents(batch, (i) => statuses[i] !== DUPLICATE);
     return this.durable(record, result);
   }
 

@@ -29,6 +29,22 @@ export function frameHeader(payload: Uint8Array): Buffer {
   return header;
 }
 
+/**
+ * The 8 header bytes of a frame whose payload is `parts` back to back: written before them (one
+ * writev), a record is framed without being copied into one buffer first.
+ */
+export function frameHeaderOf(parts: readonly Uint8Array[]): Buffer {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  if (n < 1 || n > FRAME_BYTES_MAX) throw new RangeError(`frame payload must be 1..${FRAME_BYTES_MAX} bytes, got ${n}`);
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header.writeUInt32LE(n, 0);
+  let crc = crc32(header.subarray(0, 4));
+  for (const p of parts) crc = crc32(p, crc);
+  header.writeUInt32LE(crc, 4);
+  return header;
+}
+
 /** One frame around a payload, as one buffer. */
 export function encodeFrame(payload: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);

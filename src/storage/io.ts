@@ -17,6 +17,8 @@ export interface StorageIO {
   openAppend(path: string): number;
   /** Writes all of buf at position; throws on any failure (ENOSPC, EIO ...). */
   writeAt(fd: number, buf: Uint8Array, position: number): void;
+  /** Writes all of the chunks, back to back, at position (one writev where it can); throws as writeAt. */
+  writevAt(fd: number, chunks: readonly Uint8Array[], position: number): void;
   fdatasync(fd: number): void;
   /** fdatasync off this thread; settles when it is done. */
   fdatasyncLater(fd: number): Promise<void>;
@@ -50,6 +52,18 @@ export const nodeIO: StorageIO = {
     let done = 0;
     while (done < buf.length) {
       done += fs.writeSync(fd, buf, done, buf.length - done, position + done);
+    }
+  },
+  writevAt(fd, chunks, position) {
+    let total = 0;
+    for (const c of chunks) total += c.length;
+    let done = fs.writevSync(fd, chunks as Uint8Array[], position);
+    // A short writev (rare: a signal, a nearly full disk) goes on with plain writes of what is left.
+    for (let i = 0, at = 0; done < total && i < chunks.length; at += chunks[i]!.length, i++) {
+      const c = chunks[i]!;
+      if (done >= at + c.length) continue;
+      nodeIO.writeAt(fd, c.subarray(done - at), position + done);
+      done = at + c.length;
     }
   },
   fdatasync: (fd) => fs.fdatasyncSync(fd),

@@ -29,6 +29,14 @@ const withType = (type: number, body: Uint8Array): Uint8Array => {
 /** An events record from an already packed EventBatch (the bytes the front sent), without re-encoding. */
 export const encodePackedEvents = (packedBatch: Uint8Array): Uint8Array => withType(RecordType.EVENTS, packedBatch);
 
+const EVENTS_TYPE = Uint8Array.of(RecordType.EVENTS);
+
+/**
+ * The same record as encodePackedEvents, as its two parts (type byte, batch): the log frames and
+ * writes them as they are, so a live batch is not copied on its way to the disk.
+ */
+export const packedEventsRecord = (packedBatch: Uint8Array): readonly Uint8Array[] => [EVENTS_TYPE, packedBatch];
+
 /** An events record of the events of an in-memory batch that `keep` selects (all by default). */
 export const encodeEvents = (batch: EventBatch, keep?: (i: number) => boolean): Uint8Array => withType(RecordType.EVENTS, packBatch(batch, keep));
 

@@ -54,11 +54,15 @@ export class SegmentLog {
     if (this.syncDirOnCreate) this.io.fsyncDir(this.dir);
   }
 
-  /** Appends bytes (whole frames) in one write; on failure cuts the file back and rethrows. */
-  append(buf: Uint8Array): void {
+  /** Appends bytes (whole frames, in chunks) in one write; on failure cuts the file back and rethrows. */
+  append(bytesOrChunks: Uint8Array | readonly Uint8Array[]): void {
+    const chunks = bytesOrChunks instanceof Uint8Array ? [bytesOrChunks] : bytesOrChunks;
     const at = this.size;
+    let bytes = 0;
+    for (const c of chunks) bytes += c.length;
     try {
-      this.io.writeAt(this.fd, buf, at);
+      if (chunks.length === 1) this.io.writeAt(this.fd, chunks[0]!, at);
+      else this.io.writevAt(this.fd, chunks, at);
     } catch (e) {
       try {
         this.io.truncateFd(this.fd, at);
@@ -67,8 +71,8 @@ export class SegmentLog {
       }
       throw e;
     }
-    this.size += buf.length;
-    this.bytesWritten += buf.length;
+    this.size += bytes;
+    this.bytesWritten += bytes;
   }
 
   sync(): void {

@@ -16,7 +16,7 @@
 // then keep the newest two snapshots and the segments after the older one, so a damaged newest
 // snapshot still has an older one plus the log to fall back on.
 import { emptyHistogram, observe, type HistogramData } from '../metrics/buckets.js';
-import { encodeFrame, scanFramesChunked } from './framing.js';
+import { frameHeaderOf, scanFramesChunked } from './framing.js';
 import type { StorageIO } from './io.js';
 import { pathIn } from './io.js';
 import { listSegments, segmentName, SegmentLog } from './segments.js';
@@ -80,7 +80,8 @@ interface Waiter {
 
 export class ShardStore {
   private log: SegmentLog;
-  private pending: Buffer[] = [];
+  /** Frames waiting for the next flush, as chunks (header, then the record's parts): written with one writev, never copied together. */
+  private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private waiters: Waiter[] = [];
   /** Written, waiting for the next fdatasync (FSYNC=always). */
@@ -216,11 +217,16 @@ export class ShardStore {
   }
 
   /** Queues one record; resolves once it is as durable as FSYNC says. */
-  append(payload: Uint8Array): Promise<void> {
+  append(record: Uint8Array | readonly Uint8Array[]): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    const frame = encodeFrame(payload);
-    this.pending.push(frame);
-    this.pendingBytes += frame.length;
+    const parts = record instanceof Uint8Array ? [record] : record;
+    const header = frameHeaderOf(parts);
+    this.pending.push(header);
+    this.pendingBytes += header.length;
+    for (const p of parts) {
+      this.pending.push(p);
+      this.pendingBytes += p.length;
+    }
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -244,7 +250,8 @@ export class ShardStore {
   flush(): void {
     this.flushScheduled = false;
     if (this.pending.length === 0) return;
-    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const chunks = this.pending;
+    const bytes = this.pendingBytes;
     const waiters = this.waiters;
     this.pending = [];
     this.pendingBytes = 0;
@@ -254,9 +261,9 @@ export class ShardStore {
       return;
     }
     try {
-      this.log.append(buf);
-      this.counters.logBytes += buf.length;
-      this.bytesSinceSnapshot += buf.length;
+      this.log.append(chunks);
+      this.counters.logBytes += bytes;
+      this.bytesSinceSnapshot += bytes;
     } catch (e) {
       this.fail(e as Error);
       for (const w of waiters) w.reject(this.failed!);

@@ -219,6 +219,10 @@ export class FakeDisk {
         fds.set(n, ino);
         return n;
       },
+      writevAt(n, chunks, position) {
+        // One write of the chunks together: a crash can cut it anywhere, as it can a writev.
+        this.writeAt(n, Buffer.concat(chunks), position);
+      },
       writeAt(n, buf, position) {
         if (disk.crashCountdown === 1 && !disk.crashed && gen === disk.generation) {
           // Crash in the middle of this write: some of its bytes reached the cache.

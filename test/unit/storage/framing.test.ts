@@ -1,7 +1,12 @@
 // Frame encoding and scanning: whatever happens to the bytes, scanFrames returns exactly the good
 // frames before the first damage, never a damaged payload, and never throws.
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, FRAME_HEADER_BYTES, scanFrames } from '../../../src/storage/framing.js';
+import { encodeFrame, FRAME_HEADER_BYTES, frameHeaderOf, scanFrames } from '../../../src/storage/framing.js';
+import { encodePackedEvents, packedEventsRecord } from '../../../src/storage/records.js';
+import { nodeIO } from '../../../src/storage/io.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randInt, rng } from '../helpers.js';
 
 function payloads(seed: number, n: number, maxLen = 300): Buffer[] {
@@ -172,5 +177,36 @@ describe('scanFrames', () => {
     const ps = [Buffer.from([1]), Buffer.from([2, 3])];
     const r = scanFrames(encodeAll(ps).buf);
     same(r.payloads, ps);
+  });
+});
+
+describe('frames written in parts', () => {
+  it('frameHeaderOf(parts) + the parts is byte for byte the frame of the parts joined', () => {
+    const ps = payloads(3, 6);
+    for (let cut = 1; cut <= ps.length; cut++) {
+      const parts = ps.slice(0, cut);
+      expect(Buffer.concat([frameHeaderOf(parts), ...parts])).toEqual(encodeFrame(Buffer.concat(parts)));
+    }
+    expect(() => frameHeaderOf([new Uint8Array(0)])).toThrow(RangeError);
+  });
+
+  it('a record in parts is the record encodePackedEvents makes', () => {
+    const body = payloads(4, 1)[0]!;
+    expect(Buffer.concat(packedEventsRecord(body))).toEqual(Buffer.from(encodePackedEvents(body)));
+  });
+
+  it('nodeIO.writevAt writes every chunk back to back at the position', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writev-'));
+    try {
+      const path = join(dir, 'f');
+      const fd = nodeIO.openAppend(path);
+      const chunks = payloads(5, 2000, 40); // more chunks than one writev takes (IOV_MAX is 1024)
+      nodeIO.writeAt(fd, Buffer.from('head'), 0);
+      nodeIO.writevAt(fd, chunks, 4);
+      nodeIO.close(fd);
+      expect(readFileSync(path)).toEqual(Buffer.concat([Buffer.from('head'), ...chunks]));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -40,6 +40,10 @@ class FaultIO {
         }
         nodeIO.writeAt(fd, buf, position);
       },
+      // A writev counts as one write, and fails (or half-succeeds) as one.
+      writevAt(fd, chunks, position) {
+        this.writeAt(fd, Buffer.concat(chunks), position);
+      },
       fdatasync(fd) {
         self.counts.fdatasync++;
         if (self.failFdatasync) throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
