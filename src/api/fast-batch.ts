@@ -8,7 +8,7 @@
 // (a property test holds the two equal), and gives up on anything else (escapes, non-ASCII text,
 // unknown or repeated keys, invalid events, malformed JSON), leaving the body to the general path,
 // which also explains refusals.
-import { ScannedBatch } from '../shard/protocol.js';
+import { packColumns, ScannedBatch } from '../shard/protocol.js';
 import { daysFromCivil, parseTimeMs, TIME_MS_MAX, TIME_MS_MIN } from '../time.js';
 import type { ApiLimits } from './schemas.js';
 import { RESERVED_NAMES } from './schemas.js';
@@ -496,17 +496,7 @@ class Scanner {
     this.b = EMPTY; // a body can be large; the scan must not keep the last one alive
     this.dictionary = EMPTY_DICTIONARY;
     if (!ok) return undefined;
-    return new ScannedBatch({
-      strings: this.strings,
-      devices: Uint32Array.from(this.devices),
-      eventIds: this.eventIds,
-      ts: Float64Array.from(this.ts),
-      metricEnds: Uint32Array.from(this.metricEnds),
-      metricNames: Uint32Array.from(this.metricNames),
-      metricValues: Float64Array.from(this.metricValues),
-      tagEnds: Uint32Array.from(this.tagEnds),
-      tags: Uint32Array.from(this.tags),
-    });
+    return new ScannedBatch(packColumns(this));
   }
 }
 

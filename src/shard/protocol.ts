@@ -49,15 +49,15 @@ export class BatchBuilder {
   readonly eventIds: string[] = [];
   /** Position of each event in the request, to put the shard's answers back in order. */
   readonly positions: number[] = [];
-  private readonly strings: string[] = [];
+  readonly strings: string[] = [];
   private readonly stringIndex = new Map<string, number>();
-  private readonly devices: number[] = [];
-  private readonly ts: number[] = [];
-  private readonly metricEnds: number[] = [];
-  private readonly metricNames: number[] = [];
-  private readonly metricValues: number[] = [];
-  private readonly tagEnds: number[] = [];
-  private readonly tags: number[] = [];
+  readonly devices: number[] = [];
+  readonly ts: number[] = [];
+  readonly metricEnds: number[] = [];
+  readonly metricNames: number[] = [];
+  readonly metricValues: number[] = [];
+  readonly tagEnds: number[] = [];
+  readonly tags: number[] = [];
 
   get length(): number {
     return this.eventIds.length;
@@ -103,17 +103,7 @@ export class BatchBuilder {
   }
 
   private packed(): PackedBatch {
-    return {
-      strings: this.strings,
-      devices: Uint32Array.from(this.devices),
-      eventIds: this.eventIds,
-      ts: Float64Array.from(this.ts),
-      metricEnds: Uint32Array.from(this.metricEnds),
-      metricNames: Uint32Array.from(this.metricNames),
-      metricValues: Float64Array.from(this.metricValues),
-      tagEnds: Uint32Array.from(this.tagEnds),
-      tags: Uint32Array.from(this.tags),
-    };
+    return packColumns(this);
   }
 
   /** The batch as the shard will see it. */
@@ -162,6 +152,34 @@ export class ScannedBatch {
   finish(): ArrayBuffer {
     return packToArrayBuffer(this.packed);
   }
+}
+
+/** A batch's columns as they are gathered, in plain arrays (BatchBuilder, the JSON batch scan). */
+export interface BatchColumns {
+  readonly strings: string[];
+  readonly devices: readonly number[];
+  readonly eventIds: string[];
+  readonly ts: readonly number[];
+  readonly metricEnds: readonly number[];
+  readonly metricNames: readonly number[];
+  readonly metricValues: readonly number[];
+  readonly tagEnds: readonly number[];
+  readonly tags: readonly number[];
+}
+
+/** Gathered columns in their wire form: typed arrays of exactly their lengths. */
+export function packColumns(c: BatchColumns): PackedBatch {
+  return {
+    strings: c.strings,
+    devices: Uint32Array.from(c.devices),
+    eventIds: c.eventIds,
+    ts: Float64Array.from(c.ts),
+    metricEnds: Uint32Array.from(c.metricEnds),
+    metricNames: Uint32Array.from(c.metricNames),
+    metricValues: Float64Array.from(c.metricValues),
+    tagEnds: Uint32Array.from(c.tagEnds),
+    tags: Uint32Array.from(c.tags),
+  };
 }
 
 /** The wire bytes of the events of an in-memory batch that `keep` selects (all by default). */
