@@ -114,8 +114,10 @@ export class DeviceRing {
     this.slotMask = 2 ** (32 - Math.clz32(capacity)) - 1;
   }
 
-  /** A ring holding the given rows (oldest first, already in key order), as exportRows() gives them. */
-  /** `ids`: columns (as exportRows gives them), one string joined by newlines (older snapshots), or a list. */
+  /**
+   * A ring holding the given rows (oldest first, already in key order), as exportRows() gives them.
+   * `ids`: id columns (exportRows), one string of ids joined by newlines (snapshots of format 1), or a list.
+   */
   static fromRows(capacity: number, ts: Float64Array, ids: IdColumns | string | readonly string[], tagSets: Uint32Array, columns: [string, Float64Array][]): DeviceRing {
     const n = ts.length;
     if (n > capacity) throw new Error(`DeviceRing.fromRows: ${n} rows exceed capacity ${capacity}`);
@@ -158,7 +160,7 @@ export class DeviceRing {
     this.length = n;
   }
 
-  /** Fills an empty ring's arena with n ids joined by newlines (as exportRows gives them), rows 0..n-1. */
+  /** Fills an empty ring's arena with n ids joined by newlines (as format-1 snapshots hold them), rows 0..n-1. */
   private idsFromJoined(joined: string, n: number): void {
     const total = n === 0 ? 0 : joined.length - (n - 1);
     this.idChars = new Uint8Array(Math.max(INITIAL_ID_CHARS_PER_ROW, total + (total >> 2)));
