@@ -8,11 +8,10 @@
 //
 // To make a build of another commit: git worktree add /tmp/b <commit> && ln -s "$PWD/node_modules"
 // /tmp/b/node_modules && (cd /tmp/b && npx tsc -p tsconfig.build.json).
-import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from './lib.mjs';
-import { runWrk, writeBodies } from './wrk-ingest.mjs';
+import { startServer, tempDir } from './lib.mjs';
+import { runWrk, storedCount, writeBodies } from './wrk-ingest.mjs';
 
 const [rounds, ...builds] = process.argv.slice(2);
 if (!rounds || builds.length === 0) {
@@ -39,31 +38,6 @@ function threadCpu(pid) {
   return out;
 }
 
-function start(build, dataDir) {
-  const proc = spawn(process.execPath, [join(build, 'dist/main.js')], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, FSYNC: 'always' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stderr.on('data', (c) => (out += c));
-  return new Promise((resolve, reject) => {
-    proc.on('exit', (code) => reject(new Error(`${build} exited with ${code}:\n${out}`)));
-    proc.stdout.on('data', (c) => {
-      out += c;
-      const line = out.split('\n').find((l) => l.includes('"msg":"ready"'));
-      if (line) {
-        proc.removeAllListeners('exit');
-        resolve({ proc, port: JSON.parse(line).port });
-      }
-    });
-  });
-}
-
-async function stored(port) {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return [...text.matchAll(/^telemetry_events_stored_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-}
-
 const median = (a) => {
   const s = [...a].sort((x, y) => x - y);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -74,21 +48,12 @@ try {
     for (const build of r % 2 ? [...builds].reverse() : builds) {
       const dataDir = join(work, `data-${r}`);
       mkdirSync(dataDir);
-      const s = await start(build, dataDir);
+      const s = await startServer({ DATA_DIR: dataDir, FSYNC: 'always' }, join(build, 'dist/main.js'));
       const before = threadCpu(s.proc.pid);
       const w = runWrk(s.port, bodies, { seconds, connections: 4 });
       const after = threadCpu(s.proc.pid);
-      const n = await stored(s.port);
-      s.proc.kill('SIGTERM');
-      // Polled: waiting on the 'exit' event alone left nothing keeping this process's loop alive.
-      await new Promise((resolve) => {
-        const poll = setInterval(() => {
-          if (s.proc.exitCode !== null || s.proc.signalCode !== null) {
-            clearInterval(poll);
-            resolve();
-          }
-        }, 50);
-      });
+      const n = await storedCount(s.port);
+      await s.stop();
       rmSync(dataDir, { recursive: true, force: true });
       const ok = w.requests - w.non200;
       if (w.non200 > 0 || w.ranOut > 0 || n < ok * 1000) throw new Error(`check failed: ${JSON.stringify(w)}, stored ${n}`);

@@ -26,10 +26,10 @@ export function event(n) {
   };
 }
 
-/** Starts node dist/main.js; resolves once it logged "ready", with the time that took. */
-export function startServer(env) {
+/** Starts node dist/main.js (or `entry`); resolves once it logged "ready", with the time that took. */
+export function startServer(env, entry = 'dist/main.js') {
   const started = performance.now();
-  const proc = spawn(process.execPath, ['dist/main.js'], {
+  const proc = spawn(process.execPath, [entry], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

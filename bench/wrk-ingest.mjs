@@ -72,7 +72,8 @@ export async function startBaseline() {
   return { port, stop: () => proc.kill() };
 }
 
-async function storedCount(port) {
+/** Events the server says it stored (its /metrics counter, summed over shards). */
+export async function storedCount(port) {
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return [...metrics.matchAll(/^telemetry_events_stored_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
 }
