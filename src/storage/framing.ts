@@ -19,15 +19,7 @@ export const FRAME_HEADER_BYTES = 8;
 export const FRAME_BYTES_MAX = 1 << 30;
 
 /** The 8 header bytes of a frame around payload; write them, then the payload, to avoid copying a large one. */
-export function frameHeader(payload: Uint8Array): Buffer {
-  if (payload.length < 1 || payload.length > FRAME_BYTES_MAX) {
-    throw new RangeError(`frame payload must be 1..${FRAME_BYTES_MAX} bytes, got ${payload.length}`);
-  }
-  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-  header.writeUInt32LE(payload.length, 0);
-  header.writeUInt32LE(crc32(payload, crc32(header.subarray(0, 4))), 4);
-  return header;
-}
+export const frameHeader = (payload: Uint8Array): Buffer => frameHeaderOf([payload]);
 
 /**
  * The 8 header bytes of a frame whose payload is `parts` back to back: written before them (one

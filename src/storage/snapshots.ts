@@ -49,6 +49,9 @@ export function writeSnapshot(io: StorageIO, dir: string, coversSeq: number, sta
 
 export type SnapshotRead = { ok: true; state: SnapshotState } | { ok: false; why: string };
 
+/** A frame that checked out but does not decode (told apart from the file failing to read). */
+class UndecodableFrame extends Error {}
+
 interface SnapshotDoc {
   format?: unknown;
   coversSeq?: unknown;
@@ -68,13 +71,18 @@ export function readSnapshot(io: StorageIO, dir: string, seq: number): SnapshotR
       (buf, position) => io.readAt(path, buf, position),
       (payload) => {
         // Every frame is decoded (typed arrays come out as copies, so the reused read buffer may move on).
-        if (frames++ === 0) doc = unpack(payload) as SnapshotDoc;
-        else parts.push(unpack(payload));
+        let value: unknown;
+        try {
+          value = unpack(payload);
+        } catch (e) {
+          throw new UndecodableFrame((e as Error).message);
+        }
+        if (frames++ === 0) doc = value as SnapshotDoc;
+        else parts.push(value);
       },
     );
   } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    return { ok: false, why: typeof code === 'string' && code.startsWith('E') ? `unreadable: ${(e as Error).message}` : `does not decode: ${(e as Error).message}` };
+    return { ok: false, why: `${e instanceof UndecodableFrame ? 'does not decode' : 'unreadable'}: ${(e as Error).message}` };
   }
   if (scan.stop.kind !== 'end') return { ok: false, why: `${scan.stop.kind} at byte ${scan.stop.offset}: ${scan.stop.why}` };
   if (doc === undefined) return { ok: false, why: 'no frames' };
