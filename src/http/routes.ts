@@ -167,18 +167,28 @@ export function buildRoutes(d: RouteDeps): Route[] {
     // A refused batch refuses all its events; a partial one only the invalid ones.
     if (invalid > 0) d.metrics.countRejected('invalid', partial ? invalid : items.length);
     if (problems.length > 0 && !partial) throw validationError(problems);
+    const codes = new Uint8Array(items.length);
     const alerts: FiredAlert[] = [];
-    await Promise.all(
-      builders.map(async (b, s) => {
-        if (b === undefined) return;
-        const buf = b.finish();
-        const result = await shards.run<'ingest'>(s, { op: 'ingest', batch: buf }, [buf]).catch(countDeviceRefusal);
-        for (let k = 0; k < b.positions.length; k++) statuses[b.positions[k]!] = result.statuses[k] === DUPLICATE ? 'duplicate' : 'stored';
-        for (const a of result.alerts) alerts.push(a);
-      }),
-    );
+    await ingestParts(builders, codes, alerts);
     publishAlerts(alerts);
+    for (const b of builders) if (b !== undefined) for (const p of b.positions) statuses[p] = codes[p] === DUPLICATE ? 'duplicate' : 'stored';
     return { statuses, eventIds };
+  }
+
+  /**
+   * Sends one shard its part of a request's events and puts each event's status (0 stored,
+   * DUPLICATE) at its place in the request; `positions` undefined: the part is the whole request.
+   */
+  async function ingestPart(shard: number, buf: ArrayBuffer, positions: readonly number[] | undefined, statuses: Uint8Array, alerts: FiredAlert[]): Promise<void> {
+    const result = await shards.run<'ingest'>(shard, { op: 'ingest', batch: buf }, [buf]).catch(countDeviceRefusal);
+    if (positions === undefined) statuses.set(result.statuses);
+    else for (let k = 0; k < positions.length; k++) statuses[positions[k]!] = result.statuses[k]!;
+    for (const a of result.alerts) alerts.push(a);
+  }
+
+  /** ingestPart for each shard's builder, all at once. */
+  async function ingestParts(builders: readonly (BatchBuilder | undefined)[], statuses: Uint8Array, alerts: FiredAlert[]): Promise<void> {
+    await Promise.all(builders.map((b, s) => (b === undefined ? undefined : ingestPart(s, b.finish(), b.positions, statuses, alerts))));
   }
 
   /**
@@ -189,20 +199,14 @@ export function buildRoutes(d: RouteDeps): Route[] {
     const n = batch.length;
     const statuses = new Uint8Array(n);
     const alerts: FiredAlert[] = [];
-    const send = async (s: number, buf: ArrayBuffer, positions: readonly number[] | undefined) => {
-      const result = await shards.run<'ingest'>(s, { op: 'ingest', batch: buf }, [buf]).catch(countDeviceRefusal);
-      if (positions === undefined) statuses.set(result.statuses);
-      else for (let k = 0; k < positions.length; k++) statuses[positions[k]!] = result.statuses[k]!;
-      for (const a of result.alerts) alerts.push(a);
-    };
     let only = n === 0 ? -1 : shards.shardOf(batch.deviceId(0));
     for (let i = 1; i < n && only >= 0; i++) if (shards.shardOf(batch.deviceId(i)) !== only) only = -1;
-    if (only >= 0) await send(only, batch.finish(), undefined);
+    if (only >= 0) await ingestPart(only, batch.finish(), undefined, statuses, alerts);
     else if (n > 0) {
       const events = batch.events();
       const builders: (BatchBuilder | undefined)[] = new Array(shards.count);
       for (let i = 0; i < n; i++) (builders[shards.shardOf(events.deviceIds[i]!)] ??= new BatchBuilder()).addFrom(events, i, i);
-      await Promise.all(builders.map((b, s) => (b === undefined ? undefined : send(s, b.finish(), b.positions))));
+      await ingestParts(builders, statuses, alerts);
     }
     publishAlerts(alerts);
     return statuses;
