@@ -149,9 +149,10 @@ let cachedDay = NaN;
 let cachedDayPrefix = '';
 
 /**
- * ISO 8601 UTC with milliseconds, exactly as Date.prototype.toISOString writes it. It runs for every event and bucket of a query answer: the date
- * part is kept for the last day seen (answers walk one device's days in order), the time part is
- * table lookups. A property test holds it equal to toISOString.
+ * ISO 8601 UTC with milliseconds, exactly as Date.prototype.toISOString writes it. It runs for
+ * every event and bucket of a query answer: the date part is kept for the last day seen (answers
+ * walk one device's days in order), the time part is table lookups. A property test holds it
+ * equal to toISOString.
  */
 export function formatIso(ms: number): string {
   // A bucket start can fall just outside 0000-9999, where toISOString writes six-digit years.

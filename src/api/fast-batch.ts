@@ -8,6 +8,7 @@
 // (a property test holds the two equal), and gives up on anything else (escapes, non-ASCII text,
 // unknown or repeated keys, invalid events, malformed JSON), leaving the body to the general path,
 // which also explains refusals.
+import { latin1 } from '../codec/latin1.js';
 import { packColumns, ScannedBatch } from '../shard/protocol.js';
 import { daysFromCivil, parseTimeMs, TIME_MS_MAX, TIME_MS_MIN } from '../time.js';
 import type { ApiLimits } from './schemas.js';
@@ -24,10 +25,6 @@ const INTERN_SLOTS = 4096;
 
 /** Exact powers of ten: a decimal of at most 15 digits divided by one is correctly rounded. */
 const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
-
-// Buffer's own latin1 decoder (what toString('latin1') ends in, without its argument checks); the
-// scan only decodes ASCII, where latin1 and UTF-8 agree.
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, from: number, to: number): string }).latin1Slice;
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -82,7 +79,8 @@ class Scanner {
   dictionary = new Map<string, number>();
 
   latin1(from: number, to: number): string {
-    return latin1Slice.call(this.b, from, to);
+    // The scan only decodes ASCII, where latin1 and UTF-8 agree.
+    return latin1(this.b, from, to);
   }
 
   /** The last simple string's place in this batch's dictionary (added on first sight). */

@@ -80,7 +80,6 @@ export interface DeviceState {
   rollups: [string, Float64Array[]][];
 }
 
-
 /** The whole state of a ShardEngine, for snapshots. Postings and dedup keys are rebuilt from the rows. */
 export interface EngineState {
   tagSets: string[][];

@@ -25,6 +25,8 @@
 // insert (mostly the garbage collector tending its growing tables) and ~28 bytes per id; this
 // costs 6 to 12 bytes per row and is invisible to the collector.
 
+import { latin1 } from '../codec/latin1.js';
+
 const INITIAL_ROWS = 16;
 /** Longest event id a ring stores: its length column is 16-bit (the API allows far less). */
 export const RING_ID_CHARS_MAX = 0xffff;
@@ -246,7 +248,7 @@ export class DeviceRing {
     const n = this.idLen[slot]!;
     const chars = this.idChars;
     // One byte per character: Buffer's latin1 decoding makes the string in one native step.
-    if (!this.wide) return latin1Slice.call(chars as Uint8Array, from, from + n);
+    if (!this.wide) return latin1(chars as Uint8Array, from, from + n);
     return String.fromCharCode.apply(null, chars.subarray(from, from + n) as unknown as number[]);
   }
 
@@ -628,9 +630,6 @@ export class DeviceRing {
     if (this.indexing) this.rebuildIdIndex();
   }
 }
-
-// Buffer's own latin1 decoder (toString('latin1') without its argument checks), on any Uint8Array.
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, from: number, to: number): string }).latin1Slice;
 
 const isIdList = (ids: IdColumns | readonly string[]): ids is readonly string[] => Array.isArray(ids);
 
