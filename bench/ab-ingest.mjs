@@ -5,6 +5,8 @@
 //
 //   node bench/ab-ingest.mjs <rounds> <buildDir> <buildDir> ...
 //   env: WRK_SECONDS (8), FORMAT (json | msgpack)
+//   A build may carry environment settings of its own: `dir?KEY=VALUE&KEY=VALUE` (the same
+//   directory twice with different settings compares the settings).
 //
 // To make a build of another commit: git worktree add /tmp/b <commit> && ln -s "$PWD/node_modules"
 // /tmp/b/node_modules && (cd /tmp/b && npx tsc -p tsconfig.build.json).
@@ -48,7 +50,9 @@ try {
     for (const build of r % 2 ? [...builds].reverse() : builds) {
       const dataDir = join(work, `data-${r}`);
       mkdirSync(dataDir);
-      const s = await startServer({ DATA_DIR: dataDir, FSYNC: 'always' }, join(build, 'dist/main.js'));
+      const [dir, settings = ''] = build.split('?');
+      const env = { DATA_DIR: dataDir, FSYNC: 'always', ...Object.fromEntries(new URLSearchParams(settings)) };
+      const s = await startServer(env, join(dir, 'dist/main.js'));
       const before = threadCpu(s.proc.pid);
       const w = runWrk(s.port, bodies, { seconds, connections: 4 });
       const after = threadCpu(s.proc.pid);

@@ -9,6 +9,7 @@ import { DATA_FORMAT_VERSION } from '../dist/storage/data-dir.js';
 import { encodeFrame } from '../dist/storage/framing.js';
 import { encodePackedEvents } from '../dist/storage/records.js';
 import { segmentName } from '../dist/storage/segments.js';
+import { shardOf } from '../dist/shard/routing.js';
 
 export const DEVICES = 200;
 export const T0 = Date.parse('2025-01-01T00:00:00Z');
@@ -78,26 +79,37 @@ export function ingest(port, bodies, batch, connections = 4) {
 }
 
 /**
- * Writes a one-shard data directory whose log holds events 0..events-1 (the records the server
- * itself writes, 1,000 events each); returns the log size in bytes.
+ * Writes a data directory for `shards` shards whose logs hold events 0..events-1, each event in the
+ * log of the shard that owns its device (as the server places them), as the records the server
+ * itself writes (1,000 events each, per shard); returns the logs' size in bytes.
  */
-export function writeLog(dataDir, events) {
-  writeFileSync(join(dataDir, 'telemetry.json'), JSON.stringify({ format: DATA_FORMAT_VERSION, shards: 1 }));
-  const dir = join(dataDir, 'shard-0');
-  mkdirSync(dir, { recursive: true });
-  const fd = openSync(join(dir, segmentName(1)), 'w');
-  let bytes = 0;
-  for (let n = 0; n < events; ) {
-    const b = new BatchBuilder();
-    for (let i = 0; i < 1000 && n < events; i++, n++) {
-      const e = event(n);
-      b.add(i, e.device_id, e.event_id, T0 + n * 10, e.metrics, e.tags);
-    }
-    const frame = encodeFrame(encodePackedEvents(b.finishBytes()));
-    writeSync(fd, frame);
-    bytes += frame.length;
+export function writeLog(dataDir, events, shards = 1) {
+  writeFileSync(join(dataDir, 'telemetry.json'), JSON.stringify({ format: DATA_FORMAT_VERSION, shards }));
+  const fds = [];
+  for (let s = 0; s < shards; s++) {
+    const dir = join(dataDir, `shard-${s}`);
+    mkdirSync(dir, { recursive: true });
+    fds.push(openSync(join(dir, segmentName(1)), 'w'));
   }
-  closeSync(fd);
+  const builders = fds.map(() => new BatchBuilder());
+  let bytes = 0;
+  const flush = (s) => {
+    const frame = encodeFrame(encodePackedEvents(builders[s].finishBytes()));
+    writeSync(fds[s], frame);
+    bytes += frame.length;
+    builders[s] = new BatchBuilder();
+  };
+  for (let n = 0; n < events; n++) {
+    const e = event(n);
+    const s = shardOf(e.device_id, shards);
+    const b = builders[s];
+    b.add(b.length, e.device_id, e.event_id, T0 + n * 10, e.metrics, e.tags);
+    if (b.length === 1000) flush(s);
+  }
+  for (let s = 0; s < shards; s++) {
+    if (builders[s].length > 0) flush(s);
+    closeSync(fds[s]);
+  }
   return bytes;
 }
 

@@ -4,11 +4,12 @@
 import { rmSync } from 'node:fs';
 import { DEVICES, startServer, tempDir, writeLog } from './lib.mjs';
 
+const SHARDS = Number(process.env.RECOVERY_SHARDS ?? 1);
 const SIZES = (process.env.RECOVERY_EVENTS ?? '1000000,10000000').split(',').map(Number);
 for (const events of SIZES) {
   const dataDir = tempDir('bench-recovery-');
-  const logBytes = writeLog(dataDir, events);
-  const env = { DATA_DIR: dataDir, SHARDS: '1', SNAPSHOT_INTERVAL_MS: '0', SNAPSHOT_LOG_BYTES: String(2 ** 40), RING_CAPACITY: String(Math.ceil(events / DEVICES)) };
+  const logBytes = writeLog(dataDir, events, SHARDS);
+  const env = { DATA_DIR: dataDir, SHARDS: String(SHARDS), SNAPSHOT_INTERVAL_MS: '0', SNAPSHOT_LOG_BYTES: String(2 ** 40), RING_CAPACITY: String(Math.ceil(events / DEVICES)) };
   const fromLog = await startServer(env);
   const recovered = JSON.parse(fromLog.output().split('\n').find((l) => l.includes('"msg":"recovered"')));
   const stopStart = performance.now();

@@ -10,9 +10,8 @@
 // metrics and tags thousands of times. So the shard decodes a few hundred strings instead of
 // thousands, and every event of a device or metric shares one string object, which the engine's
 // per-device caches compare by identity.
-// Everything else is a small task object, structured-cloned; replies are { ok, value } or
+// Everything else is a small task object (its schema: tasks.ts), structured-cloned; replies are { ok, value } or
 // { ok: false, error } with a WireError, because classes do not survive the boundary.
-import { z } from 'zod';
 import type { AlertRule, FiredAlert } from '../engine/alerts.js';
 import type { Buckets } from '../engine/buckets.js';
 import type { EngineStats, SearchHits } from '../engine/engine.js';
@@ -217,47 +216,7 @@ export function unpackBatch(buf: ArrayBuffer | Uint8Array): EventBatch {
   return 'strings' in v ? expand(v) : v;
 }
 
-/** Epoch ms, or ±Infinity for an unbounded range end. */
-const time = z.custom<number>((v) => typeof v === 'number' && !Number.isNaN(v), 'a time in ms or ±Infinity');
-
-const aggregateTask = {
-  metric: z.string(),
-  deviceId: z.string().optional(),
-  fromMs: time,
-  toMs: time,
-  intervalMs: z.number().positive(),
-  maxBuckets: z.number().int(),
-};
-const searchTask = { tags: z.array(z.string()), fromMs: time, toMs: time, limit: z.number().int() };
-
-export const TaskSchema = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('ingest'), batch: z.instanceof(ArrayBuffer) }),
-  z.object({ op: z.literal('recent'), deviceId: z.string(), fromMs: time, toMs: time, limit: z.number().int() }),
-  z.object({ op: z.literal('aggregate'), ...aggregateTask }),
-  z.object({ op: z.literal('search'), ...searchTask }),
-  // The same two as the answer's JSON, made on the shard thread: when one shard holds the whole
-  // answer there is nothing to merge, and the front only sends it on.
-  z.object({ op: z.literal('aggregateJson'), ...aggregateTask }),
-  z.object({ op: z.literal('searchJson'), ...searchTask }),
-  z.object({
-    op: z.literal('addRule'),
-    rule: z.object({
-      id: z.number().int(),
-      device_id: z.string(),
-      metric: z.string(),
-      op: z.enum(['>', '<', '>=', '<=', '==', '!=']),
-      threshold: z.number(),
-      callback_url: z.string().optional(),
-    }),
-  }),
-  z.object({ op: z.literal('removeRule'), id: z.number().int() }),
-  z.object({ op: z.literal('listRules') }),
-  z.object({ op: z.literal('stats') }),
-  z.object({ op: z.literal('open') }),
-  z.object({ op: z.literal('close') }),
-]);
-export type Task = z.infer<typeof TaskSchema>;
-export type TaskOf<K extends Task['op']> = Extract<Task, { op: K }>;
+export type { Task, TaskOf } from './tasks.js';
 
 /** Per event of an ingest batch: 0 stored, 1 duplicate (the engine's IngestStatus). */
 export interface IngestResult {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pack } from '../../../src/codec/msgpack.js';
-import { BatchBuilder, packBatch, TaskSchema, unpackBatch } from '../../../src/shard/protocol.js';
+import { BatchBuilder, packBatch, unpackBatch } from '../../../src/shard/protocol.js';
+import { TaskSchema } from '../../../src/shard/tasks.js';
 
 describe('BatchBuilder -> finish -> unpackBatch', () => {
   it('round-trips events columnar: ids, times, metric and tag runs', () => {
