@@ -12,7 +12,7 @@ import { fastEvent } from '../api/fast-event.js';
 import { scanEventBatch } from '../api/fast-batch.js';
 import { IngestCoalescer } from './coalescer.js';
 import { toIssues, type ApiLimits, type EventIn, type Schemas } from '../api/schemas.js';
-import { BatchBuilder, type ScannedBatch, type TaskOf } from '../shard/protocol.js';
+import { BatchBuilder, finishPacked, type ScannedBatch, type TaskOf } from '../shard/protocol.js';
 import type { ShardClient } from '../shard/client.js';
 import { formatIso } from '../time.js';
 import type { Reply, RequestContext, Route } from './server.js';
@@ -179,7 +179,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
    * Sends one shard its part of a request's events and puts each event's status (0 stored,
    * DUPLICATE) at its place in the request; `positions` undefined: the part is the whole request.
    */
-  async function ingestPart(shard: number, buf: ArrayBuffer, positions: readonly number[] | undefined, statuses: Uint8Array, alerts: FiredAlert[]): Promise<void> {
+  async function ingestPart(shard: number, buf: ArrayBuffer, positions: ArrayLike<number> | undefined, statuses: Uint8Array, alerts: FiredAlert[]): Promise<void> {
     const result = await shards.run<'ingest'>(shard, { op: 'ingest', batch: buf }, [buf]).catch(countDeviceRefusal);
     if (positions === undefined) statuses.set(result.statuses);
     else for (let k = 0; k < positions.length; k++) statuses[positions[k]!] = result.statuses[k]!;
@@ -203,10 +203,8 @@ export function buildRoutes(d: RouteDeps): Route[] {
     for (let i = 1; i < n && only >= 0; i++) if (shards.shardOf(batch.deviceId(i)) !== only) only = -1;
     if (only >= 0) await ingestPart(only, batch.finish(), undefined, statuses, alerts);
     else if (n > 0) {
-      const events = batch.events();
-      const builders: (BatchBuilder | undefined)[] = new Array(shards.count);
-      for (let i = 0; i < n; i++) (builders[shards.shardOf(events.deviceIds[i]!)] ??= new BatchBuilder()).addFrom(events, i, i);
-      await ingestParts(builders, statuses, alerts);
+      const parts = batch.split(shards.count, (deviceId) => shards.shardOf(deviceId));
+      await Promise.all(parts.map((p, s) => (p === undefined ? undefined : ingestPart(s, finishPacked(p.packed), p.positions, statuses, alerts))));
     }
     publishAlerts(alerts);
     return statuses;

@@ -142,7 +142,7 @@ export class ScannedBatch {
     return this.packed.strings[this.packed.devices[i]!]!;
   }
 
-  /** The batch as the shard will see it (to split it between shards with BatchBuilder.addFrom). */
+  /** The batch as the shard will see it. */
   events(): EventBatch {
     return (this.expanded ??= expand(this.packed));
   }
@@ -151,7 +151,88 @@ export class ScannedBatch {
   finish(): ArrayBuffer {
     return packToArrayBuffer(this.packed);
   }
+
+  /**
+   * The batch cut into one part per shard (undefined for a shard it has no event for), column by
+   * column, without expanding it to strings and building it again: `shardOfDevice` is asked once
+   * per distinct device. Each part keeps the whole string list (a few hundred strings at most), so
+   * its references stand as they are. Events keep their order within a part.
+   */
+  split(shards: number, shardOfDevice: (deviceId: string) => number): (ScannedPart | undefined)[] {
+    const p = this.packed;
+    const n = p.eventIds.length;
+    const shardOfString = new Int32Array(p.strings.length).fill(-1);
+    const shardOfEvent = new Uint16Array(n);
+    const events = new Uint32Array(shards);
+    const metrics = new Uint32Array(shards);
+    const tags = new Uint32Array(shards);
+    for (let i = 0, m = 0, t = 0; i < n; i++) {
+      const d = p.devices[i]!;
+      let s = shardOfString[d]!;
+      if (s < 0) s = shardOfString[d] = shardOfDevice(p.strings[d]!);
+      shardOfEvent[i] = s;
+      events[s]!++;
+      metrics[s]! += p.metricEnds[i]! - m;
+      tags[s]! += p.tagEnds[i]! - t;
+      m = p.metricEnds[i]!;
+      t = p.tagEnds[i]!;
+    }
+    const parts: (ScannedPart | undefined)[] = [];
+    for (let s = 0; s < shards; s++) {
+      const k = events[s]!;
+      parts.push(
+        k === 0
+          ? undefined
+          : {
+              positions: new Uint32Array(k),
+              packed: {
+                strings: p.strings,
+                devices: new Uint32Array(k),
+                eventIds: new Array<string>(k),
+                ts: new Float64Array(k),
+                metricEnds: new Uint32Array(k),
+                metricNames: new Uint32Array(metrics[s]!),
+                metricValues: new Float64Array(metrics[s]!),
+                tagEnds: new Uint32Array(k),
+                tags: new Uint32Array(tags[s]!),
+              },
+            },
+      );
+    }
+    // Where the next event, metric and tag of each part go.
+    events.fill(0);
+    metrics.fill(0);
+    tags.fill(0);
+    for (let i = 0, m = 0, t = 0; i < n; i++) {
+      const s = shardOfEvent[i]!;
+      const q = parts[s]!.packed;
+      const k = events[s]!++;
+      parts[s]!.positions[k] = i;
+      q.devices[k] = p.devices[i]!;
+      q.eventIds[k] = p.eventIds[i]!;
+      q.ts[k] = p.ts[i]!;
+      let to = metrics[s]!;
+      for (const mEnd = p.metricEnds[i]!; m < mEnd; m++, to++) {
+        q.metricNames[to] = p.metricNames[m]!;
+        q.metricValues[to] = p.metricValues[m]!;
+      }
+      q.metricEnds[k] = metrics[s] = to;
+      to = tags[s]!;
+      for (const tEnd = p.tagEnds[i]!; t < tEnd; t++, to++) q.tags[to] = p.tags[t]!;
+      q.tagEnds[k] = tags[s] = to;
+    }
+    return parts;
+  }
 }
+
+/** One shard's part of a ScannedBatch: its events in wire form, and where each was in the batch. */
+export interface ScannedPart {
+  positions: Uint32Array;
+  packed: PackedBatch;
+}
+
+/** The wire bytes of a batch in wire form, in an ArrayBuffer of their own (to transfer). */
+export const finishPacked = (p: PackedBatch): ArrayBuffer => packToArrayBuffer(p);
 
 /** A batch's columns as they are gathered, in plain arrays (BatchBuilder, the JSON batch scan). */
 export interface BatchColumns {
