@@ -1,7 +1,7 @@
 // The only definition of what crosses the thread boundary between the HTTP front and a shard.
 //
-// Events travel columnar, one batch per shard per request (never one message per event), packed with
-// msgpack into an ArrayBuffer that is transferred, not cloned. In memory (EventBatch):
+// Events travel columnar, one batch per shard per request (never one message per event), packed
+// (see encodePacked) into an ArrayBuffer that is transferred, not cloned. In memory (EventBatch):
 //   deviceIds[i], eventIds[i], ts[i]                      for event i
 //   metricNames/metricValues[metricEnds[i-1] .. metricEnds[i])   its metrics
 //   tags[tagEnds[i-1] .. tagEnds[i])                      its tags
@@ -16,7 +16,7 @@ import type { AlertRule, FiredAlert } from '../engine/alerts.js';
 import type { Buckets } from '../engine/buckets.js';
 import type { EngineStats, SearchHits } from '../engine/engine.js';
 import type { WireError } from '../errors.js';
-import { pack, packToArrayBuffer, unpack } from '../codec/msgpack.js';
+import { pack, unpack } from '../codec/msgpack.js';
 import type { RecoveryReport, StoreCounters } from '../storage/store.js';
 
 export interface EventBatch {
@@ -112,12 +112,12 @@ export class BatchBuilder {
 
   /** The wire bytes, in an ArrayBuffer of their own (to transfer). */
   finish(): ArrayBuffer {
-    return packToArrayBuffer(this.packed());
+    return finishPacked(this.packed());
   }
 
   /** The wire bytes. */
   finishBytes(): Uint8Array {
-    return pack(this.packed());
+    return encodePacked(this.packed());
   }
 }
 
@@ -149,7 +149,7 @@ export class ScannedBatch {
 
   /** The wire bytes, in an ArrayBuffer of their own (to transfer). */
   finish(): ArrayBuffer {
-    return packToArrayBuffer(this.packed);
+    return finishPacked(this.packed);
   }
 
   /**
@@ -232,7 +232,80 @@ export interface ScannedPart {
 }
 
 /** The wire bytes of a batch in wire form, in an ArrayBuffer of their own (to transfer). */
-export const finishPacked = (p: PackedBatch): ArrayBuffer => packToArrayBuffer(p);
+export function finishPacked(p: PackedBatch): ArrayBuffer {
+  const bytes = encodePacked(p);
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+// The wire bytes. Every numeric column is written raw at a multiple of 8 from the start, so the
+// receiver reads them as views of the bytes it got instead of a copy per column (msgpack's
+// typed-array extension has no alignment, so its decoder must copy each array: seven allocations a
+// batch, which the live shard and, worse, replay paid for in page faults). A batch in a buffer of
+// its own (a transferred task) is read in place; one read from the middle of a log chunk has its
+// columns copied once. Layout, little-endian:
+//   0   0xc1 (a byte msgpack never uses, so older batches, msgpack maps, are told apart), version 1,
+//       two zero bytes
+//   4   n, M, T (u32): events, metric entries, tag entries; then 8 zero bytes
+//   24  ts f64[n], metricValues f64[M], devices u32[n], metricEnds u32[n], metricNames u32[M],
+//       tagEnds u32[n], tags u32[T]
+//   then msgpack [strings, eventIds]
+const WIRE_MARK = 0xc1;
+const WIRE_VERSION = 1;
+const COLUMNS_AT = 24;
+
+const columnBytes = (n: number, m: number, t: number): number => 8 * (n + m) + 4 * (3 * n + m + t);
+
+export function encodePacked(p: PackedBatch): Uint8Array {
+  const n = p.ts.length;
+  const m = p.metricValues.length;
+  const t = p.tags.length;
+  const tail = pack([p.strings, p.eventIds]);
+  const out = Buffer.alloc(COLUMNS_AT + columnBytes(n, m, t) + tail.length);
+  out[0] = WIRE_MARK;
+  out[1] = WIRE_VERSION;
+  out.writeUInt32LE(n, 4);
+  out.writeUInt32LE(m, 8);
+  out.writeUInt32LE(t, 12);
+  let at = COLUMNS_AT;
+  for (const col of [p.ts, p.metricValues, p.devices, p.metricEnds, p.metricNames, p.tagEnds, p.tags]) {
+    out.set(new Uint8Array(col.buffer, col.byteOffset, col.byteLength), at);
+    at += col.byteLength;
+  }
+  out.set(tail, at);
+  return out;
+}
+
+/** A batch in the layout of encodePacked, its columns in place when they are aligned. */
+function decodePacked(bytes: Uint8Array): PackedBatch {
+  if (bytes.length < COLUMNS_AT || bytes[1] !== WIRE_VERSION) throw new RangeError(`batch: not a version ${WIRE_VERSION} batch`);
+  const head = new DataView(bytes.buffer, bytes.byteOffset, COLUMNS_AT);
+  const n = head.getUint32(4, true);
+  const m = head.getUint32(8, true);
+  const t = head.getUint32(12, true);
+  const size = columnBytes(n, m, t);
+  if (bytes.length < COLUMNS_AT + size) throw new RangeError(`batch: ${n} events, ${m} metrics and ${t} tags need more than its ${bytes.length} bytes`);
+  const [strings, eventIds] = unpack(bytes.subarray(COLUMNS_AT + size)) as [string[], string[]];
+  if (!Array.isArray(strings) || !Array.isArray(eventIds) || eventIds.length !== n) throw new RangeError(`batch: ${n} events in its columns, but not as many ids`);
+  let buffer = bytes.buffer as ArrayBuffer;
+  let at = bytes.byteOffset + COLUMNS_AT;
+  if (at % 8 !== 0) {
+    buffer = buffer.slice(at, at + size);
+    at = 0;
+  }
+  const f64 = (k: number) => {
+    const a = new Float64Array(buffer, at, k);
+    at += 8 * k;
+    return a;
+  };
+  const u32 = (k: number) => {
+    const a = new Uint32Array(buffer, at, k);
+    at += 4 * k;
+    return a;
+  };
+  const ts = f64(n);
+  const metricValues = f64(m);
+  return { strings, eventIds, ts, metricValues, devices: u32(n), metricEnds: u32(n), metricNames: u32(m), tagEnds: u32(n), tags: u32(t) };
+}
 
 /** A batch's columns as they are gathered, in plain arrays (BatchBuilder, the JSON batch scan). */
 export interface BatchColumns {
@@ -289,11 +362,14 @@ function expand(p: PackedBatch): EventBatch {
 }
 
 /**
- * A batch from its wire bytes. Logs written before names were indexed hold the in-memory form
- * itself, which is taken as it is.
+ * A batch from its wire bytes. Its numeric columns may be views of `buf`: apply it before `buf` is
+ * reused. Logs written before the columns were one value hold them as msgpack typed arrays, and
+ * logs written before names were indexed hold the in-memory form itself; both are read too.
  */
 export function unpackBatch(buf: ArrayBuffer | Uint8Array): EventBatch {
-  const v = unpack(buf) as PackedBatch | EventBatch;
+  const bytes = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
+  if (bytes[0] === WIRE_MARK) return expand(decodePacked(bytes));
+  const v = unpack(bytes) as PackedBatch | EventBatch;
   return 'strings' in v ? expand(v) : v;
 }
 

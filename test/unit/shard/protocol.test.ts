@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pack } from '../../../src/codec/msgpack.js';
-import { BatchBuilder, packBatch, unpackBatch } from '../../../src/shard/protocol.js';
+import { BatchBuilder, packBatch, packColumns, unpackBatch } from '../../../src/shard/protocol.js';
 import { TaskSchema } from '../../../src/shard/tasks.js';
 
 describe('BatchBuilder -> finish -> unpackBatch', () => {
@@ -90,6 +90,46 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     b.add(1, 'd2', 'e2', 6, {}, []);
     const inMemory = b.build();
     expect(unpackBatch(pack(inMemory))).toEqual(inMemory);
+  });
+
+  it('reads the batches of logs written with each column a msgpack typed array', () => {
+    const b = new BatchBuilder();
+    b.add(0, 'd1', 'e1', 5, { x: 1, y: 2 }, ['t']);
+    b.add(1, 'd2', 'e2', 6, {}, []);
+    const columns = packColumns(b);
+    expect(unpackBatch(pack(columns))).toEqual(b.build());
+  });
+
+  it('reads the numeric columns in place from a batch in a buffer of its own, and from any offset of a larger one', () => {
+    const b = new BatchBuilder();
+    for (let i = 0; i < 300; i++) b.add(i, `d${i % 7}`, `e${i}`, 1e12 + i, { x: i / 3, y: -i }, i % 2 ? ['t'] : []);
+    const want = b.build();
+    const own = b.finish();
+    const inPlace = unpackBatch(own);
+    expect(inPlace).toEqual(want);
+    expect(inPlace.ts.buffer).toBe(own);
+    expect(inPlace.metricValues.buffer).toBe(own);
+    const bytes = new Uint8Array(own);
+    for (let offset = 1; offset < 9; offset++) {
+      const larger = new Uint8Array(bytes.length + 16);
+      larger.set(bytes, offset);
+      const batch = unpackBatch(larger.subarray(offset, offset + bytes.length));
+      expect(batch).toEqual(want);
+      if (offset % 8 !== 0) expect(batch.ts.buffer).not.toBe(larger.buffer);
+    }
+  });
+
+  it('refuses a batch whose counts do not fit its bytes', () => {
+    const b = new BatchBuilder();
+    b.add(0, 'd', 'e', 1, { x: 1 }, ['t']);
+    const bytes = Buffer.from(b.finishBytes());
+    const more = Buffer.from(bytes);
+    more.writeUInt32LE(1000, 4); // a thousand events, in the bytes of one
+    expect(() => unpackBatch(more)).toThrow(RangeError);
+    const two = Buffer.from(bytes);
+    two.writeUInt32LE(2, 4); // two events' columns, one event id: the columns run into the ids
+    expect(() => unpackBatch(two)).toThrow();
+    expect(unpackBatch(bytes).eventIds).toEqual(['e']);
   });
 
   it('packBatch of the events a filter keeps unpacks to a batch of exactly those events', () => {
