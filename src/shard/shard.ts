@@ -250,7 +250,7 @@ export class Shard {
 
   /** Applies one logged record during recovery; returns how many events it held. */
   private replay(payload: Buffer): number {
-    const rec = decodeRecord(payload);
+    const rec = decodeRecord(payload, true);
     switch (rec.type) {
       case RecordType.EVENTS:
         this.applyEvents(rec.batch, undefined);

@@ -44,12 +44,13 @@ export const encodeRuleAdded = (rule: AlertRule): Uint8Array => withType(RecordT
 
 export const encodeRuleRemoved = (id: number): Uint8Array => withType(RecordType.RULE_REMOVED, pack({ id }));
 
-export function decodeRecord(payload: Uint8Array): LogRecord {
+/** `transient`: as unpackBatch's (the record is applied before the next transient decode). */
+export function decodeRecord(payload: Uint8Array, transient = false): LogRecord {
   const body = payload.subarray(1);
   try {
     switch (payload[0]) {
       case RecordType.EVENTS:
-        return { type: RecordType.EVENTS, batch: unpackBatch(body) };
+        return { type: RecordType.EVENTS, batch: unpackBatch(body, transient) };
       case RecordType.RULE_ADDED:
         return { type: RecordType.RULE_ADDED, rule: unpack(body) as AlertRule };
       case RecordType.RULE_REMOVED:

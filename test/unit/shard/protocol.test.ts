@@ -119,6 +119,26 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     }
   });
 
+  it('a transient unpack reads unaligned columns through a reused buffer; other batches keep columns of their own', () => {
+    const bytesOf = (k: number) => {
+      const b = new BatchBuilder();
+      for (let i = 0; i < 50; i++) b.add(i, 'd', `e${k}-${i}`, k * 1000 + i, { x: k + i }, []);
+      const own = new Uint8Array(b.finishBytes());
+      const shifted = new Uint8Array(own.length + 1).subarray(1);
+      shifted.set(own);
+      return { shifted, want: b.build() };
+    };
+    const one = bytesOf(1);
+    const two = bytesOf(2);
+    const kept = unpackBatch(one.shifted);
+    const first = unpackBatch(one.shifted, true);
+    expect(first).toEqual(one.want);
+    const second = unpackBatch(two.shifted, true);
+    expect(second).toEqual(two.want);
+    expect(second.ts.buffer).toBe(first.ts.buffer);
+    expect(kept).toEqual(one.want);
+  });
+
   it('refuses a batch whose counts do not fit its bytes', () => {
     const b = new BatchBuilder();
     b.add(0, 'd', 'e', 1, { x: 1 }, ['t']);
