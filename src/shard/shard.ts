@@ -248,12 +248,61 @@ export class Shard {
     }
   }
 
+  /**
+   * Applies a logged batch device by device: each device's events in their logged order, the
+   * devices in the order of their first event. Live ingest applies a batch in request order,
+   * which hops between devices at every event, and each hop writes another device's dozen
+   * columns (with millions of rows held, cache and TLB misses; a 10M-event replay spent 47% of
+   * its time in the engine's ingest and ring insert). Grouped, replay ran 5–7% faster on 1M
+   * events and 1–10% on 10M in alternating runs. The result is the same state: a device's rows, rollups and postings
+   * depend only on its own events and their order, and replay fires no alerts. (Only the numbers
+   * of newly interned tag sets can differ, and they never leave the shard.)
+   */
+  private replayEvents(batch: EventBatch): void {
+    const n = batch.eventIds.length;
+    const ids = batch.deviceIds;
+    const groupOf = this.replayGroups;
+    groupOf.clear();
+    // Counting sort of event numbers by group (a device's number in order of first appearance).
+    const group = new Uint32Array(n);
+    const counts: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const d = ids[i]!;
+      let g = groupOf.get(d);
+      if (g === undefined) {
+        groupOf.set(d, (g = counts.length));
+        counts.push(0);
+      }
+      group[i] = g;
+      counts[g]!++;
+    }
+    const groups = counts.length;
+    if (groups === 1 || groups === n) {
+      this.applyEvents(batch, undefined);
+      return;
+    }
+    const starts = new Uint32Array(groups);
+    for (let g = 1; g < groups; g++) starts[g] = starts[g - 1]! + counts[g - 1]!;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[starts[group[i]!]!++] = i;
+    const { deviceIds, eventIds, ts, metricEnds, metricNames, metricValues, tagEnds, tags } = batch;
+    const engine = this.engine;
+    for (let k = 0; k < n; k++) {
+      const i = order[k]!;
+      const m = i === 0 ? 0 : metricEnds[i - 1]!;
+      const t = i === 0 ? 0 : tagEnds[i - 1]!;
+      engine.ingest(deviceIds[i]!, eventIds[i]!, ts[i]!, metricNames, metricValues, m, metricEnds[i]!, tags, t, tagEnds[i]!, undefined);
+    }
+  }
+
+  private readonly replayGroups = new Map<string, number>();
+
   /** Applies one logged record during recovery; returns how many events it held. */
   private replay(payload: Buffer): number {
     const rec = decodeRecord(payload, true);
     switch (rec.type) {
       case RecordType.EVENTS:
-        this.applyEvents(rec.batch, undefined);
+        this.replayEvents(rec.batch);
         return rec.batch.eventIds.length;
       case RecordType.RULE_ADDED:
         this.engine.rules.add(rec.rule);
