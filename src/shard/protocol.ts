@@ -155,14 +155,15 @@ export class ScannedBatch {
   /**
    * The batch cut into one part per shard (undefined for a shard it has no event for), column by
    * column, without expanding it to strings and building it again: `shardOfDevice` is asked once
-   * per distinct device. Each part keeps the whole string list (a few hundred strings at most), so
-   * its references stand as they are. Events keep their order within a part.
+   * per distinct device. Each part gets its own string list (only the strings its events name,
+   * renumbered as they are met): a part, and so its shard's log, never carries the others' names.
+   * Events keep their order within a part.
    */
   split(shards: number, shardOfDevice: (deviceId: string) => number): (ScannedPart | undefined)[] {
     const p = this.packed;
     const n = p.eventIds.length;
     const shardOfString = new Int32Array(p.strings.length).fill(-1);
-    const shardOfEvent = new Uint16Array(n);
+    const shardOfEvent = new Uint32Array(n);
     const events = new Uint32Array(shards);
     const metrics = new Uint32Array(shards);
     const tags = new Uint32Array(shards);
@@ -186,7 +187,7 @@ export class ScannedBatch {
           : {
               positions: new Uint32Array(k),
               packed: {
-                strings: p.strings,
+                strings: [],
                 devices: new Uint32Array(k),
                 eventIds: new Array<string>(k),
                 ts: new Float64Array(k),
@@ -199,6 +200,18 @@ export class ScannedBatch {
             },
       );
     }
+    // Each part's number for each string of the batch (-1: not yet in its list).
+    const renumbered = parts.map((part) => (part === undefined ? undefined : new Int32Array(p.strings.length).fill(-1)));
+    const ref = (s: number, r: number): number => {
+      const map = renumbered[s]!;
+      let to = map[r]!;
+      if (to < 0) {
+        const list = parts[s]!.packed.strings;
+        to = map[r] = list.length;
+        list.push(p.strings[r]!);
+      }
+      return to;
+    };
     // Where the next event, metric and tag of each part go.
     events.fill(0);
     metrics.fill(0);
@@ -208,17 +221,17 @@ export class ScannedBatch {
       const q = parts[s]!.packed;
       const k = events[s]!++;
       parts[s]!.positions[k] = i;
-      q.devices[k] = p.devices[i]!;
+      q.devices[k] = ref(s, p.devices[i]!);
       q.eventIds[k] = p.eventIds[i]!;
       q.ts[k] = p.ts[i]!;
       let to = metrics[s]!;
       for (const mEnd = p.metricEnds[i]!; m < mEnd; m++, to++) {
-        q.metricNames[to] = p.metricNames[m]!;
+        q.metricNames[to] = ref(s, p.metricNames[m]!);
         q.metricValues[to] = p.metricValues[m]!;
       }
       q.metricEnds[k] = metrics[s] = to;
       to = tags[s]!;
-      for (const tEnd = p.tagEnds[i]!; t < tEnd; t++, to++) q.tags[to] = p.tags[t]!;
+      for (const tEnd = p.tagEnds[i]!; t < tEnd; t++, to++) q.tags[to] = ref(s, p.tags[t]!);
       q.tagEnds[k] = tags[s] = to;
     }
     return parts;
@@ -233,8 +246,8 @@ export interface ScannedPart {
 
 /** The wire bytes of a batch in wire form, in an ArrayBuffer of their own (to transfer). */
 export function finishPacked(p: PackedBatch): ArrayBuffer {
-  const bytes = encodePacked(p);
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  // encodePacked's bytes fill a buffer of their own.
+  return encodePacked(p).buffer as ArrayBuffer;
 }
 
 // The wire bytes. Every numeric column is written raw at a multiple of 8 from the start, so the
@@ -249,6 +262,10 @@ export function finishPacked(p: PackedBatch): ArrayBuffer {
 //   24  ts f64[n], metricValues f64[M], devices u32[n], metricEnds u32[n], metricNames u32[M],
 //       tagEnds u32[n], tags u32[T]
 //   then msgpack [strings, eventIds]
+// The columns are written as the typed arrays hold them, which is little-endian only on
+// little-endian machines (every platform Node ships for but s390x): refuse to run elsewhere
+// rather than write logs no other machine reads.
+if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error('this build stores batches little-endian and does not run on a big-endian machine');
 const WIRE_MARK = 0xc1;
 const WIRE_VERSION = 1;
 const COLUMNS_AT = 24;
@@ -259,13 +276,20 @@ export function encodePacked(p: PackedBatch): Uint8Array {
   const n = p.ts.length;
   const m = p.metricValues.length;
   const t = p.tags.length;
+  if (p.eventIds.length !== n || p.devices.length !== n || p.metricEnds.length !== n || p.tagEnds.length !== n || p.metricNames.length !== m) {
+    throw new RangeError('encodePacked: the columns of a batch disagree on its length');
+  }
   const tail = pack([p.strings, p.eventIds]);
-  const out = Buffer.alloc(COLUMNS_AT + columnBytes(n, m, t) + tail.length);
+  // A buffer of exactly these bytes (never a slice of a shared pool), so it can be transferred;
+  // every byte is written below, the zero ones included.
+  const out = Buffer.allocUnsafeSlow(COLUMNS_AT + columnBytes(n, m, t) + tail.length);
   out[0] = WIRE_MARK;
   out[1] = WIRE_VERSION;
+  out[2] = out[3] = 0;
   out.writeUInt32LE(n, 4);
   out.writeUInt32LE(m, 8);
   out.writeUInt32LE(t, 12);
+  out.fill(0, 16, COLUMNS_AT);
   let at = COLUMNS_AT;
   for (const col of [p.ts, p.metricValues, p.devices, p.metricEnds, p.metricNames, p.tagEnds, p.tags]) {
     out.set(new Uint8Array(col.buffer, col.byteOffset, col.byteLength), at);
@@ -282,6 +306,7 @@ let scratch = new ArrayBuffer(0);
 function decodePacked(bytes: Uint8Array, transient: boolean): PackedBatch {
   if (bytes.length < COLUMNS_AT || bytes[1] !== WIRE_VERSION) throw new RangeError(`batch: not a version ${WIRE_VERSION} batch`);
   const head = new DataView(bytes.buffer, bytes.byteOffset, COLUMNS_AT);
+  if (head.getUint16(2) !== 0 || head.getUint32(16) !== 0 || head.getUint32(20) !== 0) throw new RangeError('batch: reserved header bytes are not zero');
   const n = head.getUint32(4, true);
   const m = head.getUint32(8, true);
   const t = head.getUint32(12, true);
@@ -312,7 +337,33 @@ function decodePacked(bytes: Uint8Array, transient: boolean): PackedBatch {
   };
   const ts = f64(n);
   const metricValues = f64(m);
-  return { strings, eventIds, ts, metricValues, devices: u32(n), metricEnds: u32(n), metricNames: u32(m), tagEnds: u32(n), tags: u32(t) };
+  const packed = { strings, eventIds, ts, metricValues, devices: u32(n), metricEnds: u32(n), metricNames: u32(m), tagEnds: u32(n), tags: u32(t) };
+  checkStructure(packed);
+  return packed;
+}
+
+/**
+ * What the sizes cannot show: runs that end in order and exactly at the end of their column,
+ * names that are in the string list, ids and names that are strings. Only a bug could write
+ * otherwise (frames are checksummed), but then replay must stop with an error rather than apply a
+ * batch with holes.
+ */
+function checkStructure(p: PackedBatch): void {
+  const bad = (what: string) => new RangeError(`batch: ${what}`);
+  const names = p.strings.length;
+  for (const s of p.strings) if (typeof s !== 'string') throw bad('a name is not a string');
+  for (const id of p.eventIds) if (typeof id !== 'string') throw bad('an event id is not a string');
+  let m = 0;
+  let t = 0;
+  for (let i = 0; i < p.ts.length; i++) {
+    if (p.devices[i]! >= names) throw bad('a device index past the string list');
+    if (p.metricEnds[i]! < m || p.tagEnds[i]! < t) throw bad('metric or tag runs out of order');
+    m = p.metricEnds[i]!;
+    t = p.tagEnds[i]!;
+  }
+  if (m !== p.metricValues.length || t !== p.tags.length) throw bad('metric or tag runs do not end at the end of their columns');
+  for (let k = 0; k < p.metricNames.length; k++) if (p.metricNames[k]! >= names) throw bad('a metric name index past the string list');
+  for (let k = 0; k < p.tags.length; k++) if (p.tags[k]! >= names) throw bad('a tag index past the string list');
 }
 
 /** A batch's columns as they are gathered, in plain arrays (BatchBuilder, the JSON batch scan). */

@@ -45,6 +45,26 @@ describe('batch ingest', () => {
     expect((await eventsOf(b)).map((e) => e.event_id)).toEqual(['o4', 'o2']);
   });
 
+  it('a plain batch across both shards places each status where its event was, duplicates in the middle included', async () => {
+    const [a, b] = devicesOnBothShards('placed');
+    const first = await postJson(base, '/v1/events/batch', [ev('p2', b, 2)]);
+    expect(first.body).toEqual([{ event_id: 'p2', status: 'stored' }]);
+    // a's events and b's interleaved; p2 already stored, p1 repeated inside the batch.
+    const batch = [ev('p1', a, 1), ev('p2', b, 2), ev('p3', b, 3), ev('p1', a, 1), ev('p4', a, 4), ev('p5', b, 5)];
+    const res = await postJson(base, '/v1/events/batch', batch);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual([
+      { event_id: 'p1', status: 'stored' },
+      { event_id: 'p2', status: 'duplicate' },
+      { event_id: 'p3', status: 'stored' },
+      { event_id: 'p1', status: 'duplicate' },
+      { event_id: 'p4', status: 'stored' },
+      { event_id: 'p5', status: 'stored' },
+    ]);
+    expect((await eventsOf(a)).map((e) => e.event_id)).toEqual(['p4', 'p1']);
+    expect((await eventsOf(b)).map((e) => e.event_id)).toEqual(['p5', 'p3', 'p2']);
+  });
+
   it('answers every event id exactly, whatever characters it holds (quotes, backslashes, unicode; invalid ones too)', async () => {
     const ids = ['q"uote', 'back\\slash', 'both\\"x', 'é ☃ 😀', 'plain-id', '\u2028line'];
     const batch = ids.map((id, i) => ev(id, 'escape-dev', i));

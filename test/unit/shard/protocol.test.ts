@@ -110,19 +110,22 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     expect(inPlace.ts.buffer).toBe(own);
     expect(inPlace.metricValues.buffer).toBe(own);
     const bytes = new Uint8Array(own);
-    for (let offset = 1; offset < 9; offset++) {
+    for (let offset = 1; offset <= 16; offset++) {
       const larger = new Uint8Array(bytes.length + 16);
       larger.set(bytes, offset);
       const batch = unpackBatch(larger.subarray(offset, offset + bytes.length));
       expect(batch).toEqual(want);
-      if (offset % 8 !== 0) expect(batch.ts.buffer).not.toBe(larger.buffer);
+      // In place exactly when the columns fall on a multiple of 8.
+      if (offset % 8 === 0) expect(batch.ts.buffer).toBe(larger.buffer);
+      else expect(batch.ts.buffer).not.toBe(larger.buffer);
     }
   });
 
   it('a transient unpack reads unaligned columns through a reused buffer; other batches keep columns of their own', () => {
     const bytesOf = (k: number) => {
       const b = new BatchBuilder();
-      for (let i = 0; i < 50; i++) b.add(i, 'd', `e${k}-${i}`, k * 1000 + i, { x: k + i }, []);
+      // The second batch is larger than the first: the reused buffer has to grow.
+      for (let i = 0; i < 50 * k; i++) b.add(i, 'd', `e${k}-${i}`, k * 1000 + i, { x: k + i }, []);
       const own = new Uint8Array(b.finishBytes());
       const shifted = new Uint8Array(own.length + 1).subarray(1);
       shifted.set(own);
@@ -135,8 +138,10 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     expect(first).toEqual(one.want);
     const second = unpackBatch(two.shifted, true);
     expect(second).toEqual(two.want);
-    expect(second.ts.buffer).toBe(first.ts.buffer);
     expect(kept).toEqual(one.want);
+    const third = unpackBatch(one.shifted, true);
+    expect(third).toEqual(one.want);
+    expect(third.ts.buffer).toBe(second.ts.buffer); // grown once, then reused
   });
 
   it('refuses a batch whose counts do not fit its bytes', () => {
@@ -150,6 +155,27 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     two.writeUInt32LE(2, 4); // two events' columns, one event id: the columns run into the ids
     expect(() => unpackBatch(two)).toThrow();
     expect(unpackBatch(bytes).eventIds).toEqual(['e']);
+  });
+
+  it('refuses a batch of another version, with reserved bytes set, or whose runs or names do not fit its lists', () => {
+    const b = new BatchBuilder();
+    b.add(0, 'd', 'e0', 1, { x: 1, y: 2 }, ['t']);
+    b.add(1, 'd', 'e1', 2, { x: 3 }, ['t', 'u']);
+    const good = Buffer.from(b.finishBytes());
+    expect(unpackBatch(good)).toEqual(b.build());
+    const changed = (edit: (c: Buffer) => void) => {
+      const c = Buffer.from(good);
+      edit(c);
+      return c;
+    };
+    expect(() => unpackBatch(changed((c) => (c[1] = 2)))).toThrow(/version/);
+    expect(() => unpackBatch(changed((c) => (c[17] = 1)))).toThrow(/reserved/);
+    // One metric entry fewer and three tag entries more: the same column bytes, but the runs no
+    // longer end where their columns do.
+    expect(() => unpackBatch(changed((c) => (c.writeUInt32LE(2, 8), c.writeUInt32LE(6, 12))))).toThrow(RangeError);
+    // The first event's device index past the string list.
+    const devicesAt = 24 + 8 * (2 + 3);
+    expect(() => unpackBatch(changed((c) => c.writeUInt32LE(99, devicesAt)))).toThrow(/string list/);
   });
 
   it('packBatch of the events a filter keeps unpacks to a batch of exactly those events', () => {
