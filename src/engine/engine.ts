@@ -250,6 +250,22 @@ export class ShardEngine {
   }
 
   /**
+   * Sizes a device's ring for `events` more events (creating the device as its first event would)
+   * before a replay applies them. Only between beginReplay and endReplay; endReplay gives back
+   * what retention or capacity left unused.
+   */
+  reserve(deviceId: string, events: number): void {
+    if (!this.replaying) throw new Error('ShardEngine.reserve: only during a replay');
+    let d = this.devices.get(deviceId);
+    if (d === undefined) {
+      d = new Device(deviceId, this.limits.ringCapacity);
+      d.ring.suspendIdIndex();
+      this.devices.set(deviceId, d);
+    }
+    d.ring.reserve(d.ring.length + events);
+  }
+
+  /**
    * Replay is over: builds every ring's id index. Returns how many held rows repeat an older row's
    * id, which a log that keeps its promise never gives.
    */
@@ -257,7 +273,10 @@ export class ShardEngine {
     if (!this.replaying) return 0;
     this.replaying = false;
     let repeats = 0;
-    for (const d of this.devices.values()) repeats += d.ring.resumeIdIndex();
+    for (const d of this.devices.values()) {
+      d.ring.fit();
+      repeats += d.ring.resumeIdIndex();
+    }
     return repeats;
   }
 

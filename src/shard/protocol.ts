@@ -256,18 +256,21 @@ export function finishPacked(p: PackedBatch): ArrayBuffer {
 // batch, which the live shard and, worse, replay paid for in page faults). A batch in a buffer of
 // its own (a transferred task) is read in place; one read from the middle of a log chunk has its
 // columns copied once. Layout, little-endian:
-//   0   0xc1 (a byte msgpack never uses, so older batches, msgpack maps, are told apart), version 1,
+//   0   0xc1 (a byte msgpack never uses, so older batches, msgpack maps, are told apart), version 2,
 //       two zero bytes
-//   4   n, M, T (u32): events, metric entries, tag entries; then 8 zero bytes
+//   4   n, M, T (u32): events, metric entries, tag entries; S (u32): the bytes of the string
+//       list below; then 4 zero bytes
 //   24  ts f64[n], metricValues f64[M], devices u32[n], metricEnds u32[n], metricNames u32[M],
 //       tagEnds u32[n], tags u32[T]
-//   then msgpack [strings, eventIds]
+//   then msgpack of the string list, then msgpack of the event ids (apart, so a reader that
+//   wants only the devices, countDevices, need not decode a thousand ids)
 // The columns are written as the typed arrays hold them, which is little-endian only on
 // little-endian machines (every platform Node ships for but s390x): refuse to run elsewhere
 // rather than write logs no other machine reads.
 if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error('this build stores batches little-endian and does not run on a big-endian machine');
 const WIRE_MARK = 0xc1;
-const WIRE_VERSION = 1;
+/** Version 1 (written by one day's builds) had no S: its names and ids were one msgpack array. Still read. */
+const WIRE_VERSION = 2;
 const COLUMNS_AT = 24;
 
 const columnBytes = (n: number, m: number, t: number): number => 8 * (n + m) + 4 * (3 * n + m + t);
@@ -279,24 +282,63 @@ export function encodePacked(p: PackedBatch): Uint8Array {
   if (p.eventIds.length !== n || p.devices.length !== n || p.metricEnds.length !== n || p.tagEnds.length !== n || p.metricNames.length !== m) {
     throw new RangeError('encodePacked: the columns of a batch disagree on its length');
   }
-  const tail = pack([p.strings, p.eventIds]);
+  const names = pack(p.strings);
+  const ids = pack(p.eventIds);
   // A buffer of exactly these bytes (never a slice of a shared pool), so it can be transferred;
   // every byte is written below, the zero ones included.
-  const out = Buffer.allocUnsafeSlow(COLUMNS_AT + columnBytes(n, m, t) + tail.length);
+  const out = Buffer.allocUnsafeSlow(COLUMNS_AT + columnBytes(n, m, t) + names.length + ids.length);
   out[0] = WIRE_MARK;
   out[1] = WIRE_VERSION;
   out[2] = out[3] = 0;
   out.writeUInt32LE(n, 4);
   out.writeUInt32LE(m, 8);
   out.writeUInt32LE(t, 12);
-  out.fill(0, 16, COLUMNS_AT);
+  out.writeUInt32LE(names.length, 16);
+  out.fill(0, 20, COLUMNS_AT);
   let at = COLUMNS_AT;
   for (const col of [p.ts, p.metricValues, p.devices, p.metricEnds, p.metricNames, p.tagEnds, p.tags]) {
     out.set(new Uint8Array(col.buffer, col.byteOffset, col.byteLength), at);
     at += col.byteLength;
   }
-  out.set(tail, at);
+  out.set(names, at);
+  out.set(ids, at + names.length);
   return out;
+}
+
+/**
+ * Adds each device's number of events in a batch (its wire bytes) to `counts`, devices in the
+ * order they first appear, reading only the device column and the string list. For sizing state
+ * before a replay: bytes it cannot read (older formats, damage) are simply not counted.
+ */
+export function countDevices(bytes: Uint8Array, counts: Map<string, number>): void {
+  if (bytes.length < COLUMNS_AT || bytes[0] !== WIRE_MARK || bytes[1] !== WIRE_VERSION) return;
+  const head = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = head.getUint32(4, true);
+  const size = columnBytes(n, head.getUint32(8, true), head.getUint32(12, true));
+  const namesEnd = COLUMNS_AT + size + head.getUint32(16, true);
+  if (namesEnd > bytes.length) return;
+  let strings: unknown;
+  try {
+    strings = unpack(bytes.subarray(COLUMNS_AT + size, namesEnd));
+  } catch {
+    return;
+  }
+  if (!Array.isArray(strings)) return;
+  const perString = new Uint32Array(strings.length);
+  const devicesAt = COLUMNS_AT + 8 * (head.getUint32(4, true) + head.getUint32(8, true));
+  for (let i = 0; i < n; i++) {
+    const r = head.getUint32(devicesAt + 4 * i, true);
+    if (r < perString.length) perString[r]!++;
+  }
+  // In order of first appearance, as replay will create them.
+  for (let i = 0; i < n; i++) {
+    const r = head.getUint32(devicesAt + 4 * i, true);
+    const k = r < perString.length ? perString[r]! : 0;
+    if (k === 0) continue;
+    perString[r] = 0;
+    const name = strings[r] as string;
+    counts.set(name, (counts.get(name) ?? 0) + k);
+  }
 }
 
 /** Where transient unpacks copy unaligned columns (see unpackBatch); grown as needed, never shrunk. */
@@ -304,15 +346,24 @@ let scratch = new ArrayBuffer(0);
 
 /** A batch in the layout of encodePacked, its columns in place when they are aligned. */
 function decodePacked(bytes: Uint8Array, transient: boolean): PackedBatch {
-  if (bytes.length < COLUMNS_AT || bytes[1] !== WIRE_VERSION) throw new RangeError(`batch: not a version ${WIRE_VERSION} batch`);
+  const version = bytes[1];
+  if (bytes.length < COLUMNS_AT || (version !== WIRE_VERSION && version !== 1)) throw new RangeError(`batch: version ${version}, not one this build reads (1 or ${WIRE_VERSION})`);
   const head = new DataView(bytes.buffer, bytes.byteOffset, COLUMNS_AT);
-  if (head.getUint16(2) !== 0 || head.getUint32(16) !== 0 || head.getUint32(20) !== 0) throw new RangeError('batch: reserved header bytes are not zero');
+  if (head.getUint16(2) !== 0 || head.getUint32(20) !== 0 || (version === 1 && head.getUint32(16) !== 0)) throw new RangeError('batch: reserved header bytes are not zero');
   const n = head.getUint32(4, true);
   const m = head.getUint32(8, true);
   const t = head.getUint32(12, true);
   const size = columnBytes(n, m, t);
   if (bytes.length < COLUMNS_AT + size) throw new RangeError(`batch: ${n} events, ${m} metrics and ${t} tags need more than its ${bytes.length} bytes`);
-  const [strings, eventIds] = unpack(bytes.subarray(COLUMNS_AT + size)) as [string[], string[]];
+  let strings: string[];
+  let eventIds: string[];
+  if (version === 1) [strings, eventIds] = unpack(bytes.subarray(COLUMNS_AT + size)) as [string[], string[]];
+  else {
+    const namesEnd = COLUMNS_AT + size + head.getUint32(16, true);
+    if (namesEnd > bytes.length) throw new RangeError(`batch: its string list runs past its ${bytes.length} bytes`);
+    strings = unpack(bytes.subarray(COLUMNS_AT + size, namesEnd)) as string[];
+    eventIds = unpack(bytes.subarray(namesEnd)) as string[];
+  }
   if (!Array.isArray(strings) || !Array.isArray(eventIds) || eventIds.length !== n) throw new RangeError(`batch: ${n} events in its columns, but not as many ids`);
   let buffer = bytes.buffer as ArrayBuffer;
   let at = bytes.byteOffset + COLUMNS_AT;

@@ -15,7 +15,7 @@ import { decodeRecord, encodeEvents, encodeRuleAdded, encodeRuleRemoved, packedE
 import { SnapshotWriterThread } from '../storage/snapshot-writer.js';
 import type { SnapshotState } from '../storage/snapshots.js';
 import { ShardStore, type FsyncMode, type Logger } from '../storage/store.js';
-import { unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
+import { countDevices, unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
 
 export interface ShardStorageOptions {
   /** This shard's own directory. */
@@ -24,6 +24,8 @@ export interface ShardStorageOptions {
   segmentBytesMax: number;
   snapshotLogBytes: number;
   snapshotIntervalMs: number;
+  /** Tests only: survey replays of this many log bytes or more (default SURVEY_LOG_BYTES_MIN). */
+  surveyLogBytesMin?: number;
 }
 
 export interface ShardOptions {
@@ -70,14 +72,21 @@ export class Shard {
     if (!this.store) return (this.opened = { snapshotSeq: null, snapshotsSkipped: 0, segments: 0, records: 0, events: 0, torn: 0, corrupt: 0, seconds: 0 });
     const engine = this.engine;
     let replaying = false;
+    // Events per device in the log to replay, so each ring is sized once instead of doubling.
+    const counts = new Map<string, number>();
     const report = this.store.recover(
       (state) => this.importSnapshot(state),
       (payload) => {
         if (!replaying) {
           replaying = true;
           engine.beginReplay();
+          for (const [deviceId, events] of counts) engine.reserve(deviceId, events);
+          counts.clear();
         }
         return this.replay(payload);
+      },
+      (payload) => {
+        if (payload[0] === RecordType.EVENTS) countDevices(payload.subarray(1), counts);
       },
     );
     const repeats = engine.endReplay();

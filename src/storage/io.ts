@@ -26,6 +26,8 @@ export interface StorageIO {
   truncate(path: string, size: number): void;
   close(fd: number): void;
   size(fd: number): number;
+  /** Bytes in the file at path. */
+  fileSize(path: string): number;
   rename(from: string, to: string): void;
   copy(from: string, to: string): void;
   remove(path: string): void;
@@ -72,6 +74,7 @@ export const nodeIO: StorageIO = {
   truncate: (path, size) => fs.truncateSync(path, size),
   close: (fd) => fs.closeSync(fd),
   size: (fd) => fs.fstatSync(fd).size,
+  fileSize: (path) => fs.statSync(path).size,
   rename: (from, to) => fs.renameSync(from, to),
   copy: (from, to) => fs.copyFileSync(from, to),
   remove: (path) => fs.rmSync(path, { force: true }),

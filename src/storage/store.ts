@@ -26,6 +26,12 @@ export type FsyncMode = 'always' | 'interval' | 'never';
 
 export const FSYNC_INTERVAL_MS = 100;
 const SNAPSHOTS_KEPT = 2;
+/**
+ * Replays of at least this much log are surveyed first (see recover). Reading the log a second
+ * time cost more than sizing saved on 76 MB (1M events: 6-15% slower in three alternating runs)
+ * and saved more than it cost on 768 MB (10M events: 5-10% faster in two).
+ */
+export const SURVEY_LOG_BYTES_MIN = 256 << 20;
 
 export interface StoreOptions {
   dir: string;
@@ -35,6 +41,8 @@ export interface StoreOptions {
   snapshotLogBytes: number;
   /** ... or once this long has passed with something written (0: only by bytes and at close). */
   snapshotIntervalMs: number;
+  /** Survey a replay of this many log bytes or more first (SURVEY_LOG_BYTES_MIN; tests set 0). */
+  surveyLogBytesMin?: number;
 }
 
 export interface StoreCounters {
@@ -129,9 +137,11 @@ export class ShardStore {
   /**
    * Loads the newest snapshot that checks out and replays the log after it, then opens a fresh
    * segment for appends. `importState` gets the snapshot's state; `apply` each record's payload
-   * and returns how many events it held.
+   * and returns how many events it held. `survey`, if given, first sees every record that will be
+   * applied (and nothing after), so the caller can size its state before the replay; only for a
+   * log of SURVEY_LOG_BYTES_MIN or more, since it reads the log twice.
    */
-  recover(importState: (state: SnapshotState) => void, apply: (payload: Buffer) => number): RecoveryReport {
+  recover(importState: (state: SnapshotState) => void, apply: (payload: Buffer) => number, survey?: (payload: Buffer) => void): RecoveryReport {
     const started = performance.now();
     const dir = this.options.dir;
     const report: RecoveryReport = { snapshotSeq: null, snapshotsSkipped: 0, segments: 0, records: 0, events: 0, torn: 0, corrupt: 0, seconds: 0 };
@@ -150,6 +160,15 @@ export class ShardStore {
     const after = report.snapshotSeq ?? 0;
     const segments = listSegments(this.io, dir).filter((s) => s > after);
     let lastSeq = Math.max(after, ...listSegments(this.io, dir), 0);
+    const logBytes = segments.reduce((n, seq) => n + this.io.fileSize(pathIn(dir, segmentName(seq))), 0);
+    if (survey && logBytes >= (this.options.surveyLogBytesMin ?? SURVEY_LOG_BYTES_MIN)) {
+      // The same scan as the replay below, so it stops where the replay will: at the end of each
+      // segment's valid records, and for good at a damaged one.
+      for (const seq of segments) {
+        const path = pathIn(dir, segmentName(seq));
+        if (scanFramesChunked((buf, position) => this.io.readAt(path, buf, position), survey).stop.kind === 'corrupt') break;
+      }
+    }
     let stopped = false;
     for (let k = 0; k < segments.length; k++) {
       const seq = segments[k]!;

@@ -290,6 +290,10 @@ export class FakeDisk {
         step();
         return fd(n).cached.length;
       },
+      fileSize(path) {
+        step();
+        return lookup(path).cached.length;
+      },
       rename(from, to) {
         step();
         const ino = lookup(from);

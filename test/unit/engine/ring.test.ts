@@ -38,6 +38,35 @@ describe('DeviceRing', () => {
     expect(new DeviceRing(5).allocated).toBe(5);
   });
 
+  it('reserve sizes the allocation in one step (never past capacity) and keeps a wrapped ring whole; fit gives back an overestimate', () => {
+    const r = new DeviceRing(40);
+    for (let i = 0; i < 16; i++) put(r, i, `e${i}`, i);
+    for (let i = 0; i < 5; i++) r.dropOldest();
+    for (let i = 16; i < 21; i++) put(r, i, `e${i}`, i); // wrapped: the newest rows sit before the oldest
+    const before = rows(r, 'm');
+    r.reserve(30);
+    expect(r.allocated).toBe(30);
+    expect(rows(r, 'm')).toEqual(before);
+    r.reserve(20); // never shrinks
+    expect(r.allocated).toBe(30);
+    r.reserve(1000);
+    expect(r.allocated).toBe(40);
+    for (let i = 21; i < 40; i++) put(r, i, `e${i}`, i); // fills it without growing
+    expect(r.allocated).toBe(40);
+    expect(r.hasId('e5')).toBe(true);
+    expect(r.hasId('e4')).toBe(false);
+    const big = new DeviceRing(1000);
+    big.reserve(900);
+    for (let i = 0; i < 20; i++) put(big, i, `f${i}`, i);
+    const kept = rows(big, 'm');
+    big.fit();
+    expect(big.allocated).toBe(32);
+    expect(rows(big, 'm')).toEqual(kept);
+    expect(big.hasId('f19')).toBe(true);
+    big.fit(); // already fits
+    expect(big.allocated).toBe(32);
+  });
+
   it('keeps rows in (time, event_id) order whatever order they arrive in', () => {
     const r = new DeviceRing(10);
     put(r, 30, 'c');

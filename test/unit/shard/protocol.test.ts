@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pack } from '../../../src/codec/msgpack.js';
-import { BatchBuilder, packBatch, packColumns, unpackBatch } from '../../../src/shard/protocol.js';
+import { BatchBuilder, countDevices, packBatch, packColumns, unpackBatch } from '../../../src/shard/protocol.js';
 import { TaskSchema } from '../../../src/shard/tasks.js';
 
 describe('BatchBuilder -> finish -> unpackBatch', () => {
@@ -168,14 +168,38 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
       edit(c);
       return c;
     };
-    expect(() => unpackBatch(changed((c) => (c[1] = 2)))).toThrow(/version/);
-    expect(() => unpackBatch(changed((c) => (c[17] = 1)))).toThrow(/reserved/);
+    expect(() => unpackBatch(changed((c) => (c[1] = 3)))).toThrow(/version/);
+    expect(() => unpackBatch(changed((c) => (c[21] = 1)))).toThrow(/reserved/);
     // One metric entry fewer and three tag entries more: the same column bytes, but the runs no
     // longer end where their columns do.
     expect(() => unpackBatch(changed((c) => (c.writeUInt32LE(2, 8), c.writeUInt32LE(6, 12))))).toThrow(RangeError);
     // The first event's device index past the string list.
     const devicesAt = 24 + 8 * (2 + 3);
     expect(() => unpackBatch(changed((c) => c.writeUInt32LE(99, devicesAt)))).toThrow(/string list/);
+  });
+
+  it('reads version-1 batches (the string list and the ids as one msgpack array, no length for the list)', () => {
+    const b = new BatchBuilder();
+    b.add(0, 'd1', 'e1', 5, { x: 1, y: 2 }, ['t']);
+    b.add(1, 'd2', 'e2', 6, {}, []);
+    const v2 = Buffer.from(b.finishBytes());
+    const columnsEnd = 24 + 8 * (2 + 2) + 4 * (3 * 2 + 2 + 1); // 2 events, 2 metric entries, 1 tag
+    const v1 = Buffer.concat([v2.subarray(0, columnsEnd), Buffer.from(pack([['d1', 'x', 'y', 't', 'd2'], ['e1', 'e2']]))]);
+    v1[1] = 1;
+    v1.writeUInt32LE(0, 16);
+    const want = b.build();
+    expect(unpackBatch(v1)).toEqual(want);
+  });
+
+  it('countDevices adds up the events of each device in order of first appearance, and skips what it cannot read', () => {
+    const b = new BatchBuilder();
+    ['a', 'b', 'a', 'c', 'a', 'b'].forEach((d, i) => b.add(i, d, `e${i}`, i, { x: i }, ['t']));
+    const counts = new Map<string, number>([['c', 10]]);
+    countDevices(b.finishBytes(), counts);
+    expect([...counts]).toEqual([['c', 11], ['a', 3], ['b', 2]]);
+    countDevices(pack({ strings: ['a'] }), counts); // an older format: not counted
+    countDevices(new Uint8Array([0xc1, 2, 0, 0]), counts); // cut short
+    expect([...counts]).toEqual([['c', 11], ['a', 3], ['b', 2]]);
   });
 
   it('packBatch of the events a filter keeps unpacks to a batch of exactly those events', () => {

@@ -109,7 +109,8 @@ describe('Shard durability', () => {
 
   it('a replayed log rebuilds exactly what live ingest built: batches that mix devices, late events, evictions, tags', async () => {
     const disk = new FakeDisk(7);
-    const small: ShardOptions = { ...options, limits: { ...options.limits, ringCapacity: 12 } };
+    // Surveyed (rings sized before the replay) however short the log.
+    const small: ShardOptions = { ...options, limits: { ...options.limits, ringCapacity: 12 }, storage: { ...options.storage!, surveyLogBytesMin: 0 } };
     const live = new Shard(small, disk.boot());
     live.open();
     let n = 0;

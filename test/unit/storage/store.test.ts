@@ -68,11 +68,13 @@ class Toy {
   state: string[] = [];
   imported: string[] | null = null;
   applied: string[] = [];
+  /** What recovery's survey saw before applying. */
+  surveyed: string[] = [];
   report!: RecoveryReport;
   readonly store: ShardStore;
   constructor(io: StorageIO, opts: Partial<StoreOptions> = {}, d = dir) {
     this.store = new ShardStore(
-      { dir: d, fsync: 'always', segmentBytesMax: 1 << 20, snapshotLogBytes: 1 << 30, snapshotIntervalMs: 0, ...opts },
+      { dir: d, fsync: 'always', segmentBytesMax: 1 << 20, snapshotLogBytes: 1 << 30, snapshotIntervalMs: 0, surveyLogBytesMin: 0, ...opts },
       io,
       // Each record a part of its own: the snapshot's frames then mirror the log's.
       () => ({ head: null, parts: [...this.state] }),
@@ -89,6 +91,10 @@ class Toy {
         this.applied.push(r);
         this.state.push(r);
         return 1;
+      },
+      (payload) => {
+        expect(this.applied).toEqual([]); // the survey comes first
+        this.surveyed.push(payload.toString());
       },
     );
     return this;
@@ -307,6 +313,7 @@ describe('recovery', () => {
 
     const d = opened();
     expect(d.applied).toEqual(['a0', 'a1']);
+    expect(d.surveyed).toEqual(d.applied); // it stops where the replay stops, and skips what is set aside
     expect(d.report.corrupt).toBe(1);
     expect(d.store.counters.corruptSegments).toBe(1);
     expect(readFileSync(`${segPath(1)}.corrupt`).equals(damaged)).toBe(true);
