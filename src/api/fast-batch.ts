@@ -332,16 +332,24 @@ class Scanner {
     return c === close ? false : undefined;
   }
 
-  metrics(): boolean {
-    if (!this.at(0x7b)) return false;
+  /**
+   * Steps into the bracket `open` at p: true when `close` follows at once (the empty value, stepped
+   * over whole), false when items follow, undefined when p is not at `open`.
+   */
+  opens(open: number, close: number): boolean | undefined {
+    if (!this.at(open)) return undefined;
     this.p++;
     this.ws();
+    if (!this.at(close)) return false;
+    this.p++;
+    return true;
+  }
+
+  metrics(): boolean {
+    const empty = this.opens(0x7b, 0x7d);
+    if (empty !== false) return empty === true;
     const names = this.metricNames;
     const first = names.length;
-    if (this.at(0x7d)) {
-      this.p++;
-      return true;
-    }
     for (;;) {
       if (!this.simpleString()) return false;
       const len = this.strEnd - this.strStart;
@@ -368,13 +376,8 @@ class Scanner {
   }
 
   tagList(): boolean {
-    if (!this.at(0x5b)) return false;
-    this.p++;
-    this.ws();
-    if (this.at(0x5d)) {
-      this.p++;
-      return true;
-    }
+    const empty = this.opens(0x5b, 0x5d);
+    if (empty !== false) return empty === true;
     let count = 0;
     for (;;) {
       if (!this.simpleString()) return false;

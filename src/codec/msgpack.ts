@@ -26,12 +26,6 @@ export class MsgpackValueError extends Error {
   readonly code = 'MSGPACK_UNSUPPORTED_VALUE';
 }
 
-/** Encodes into a fresh ArrayBuffer of exactly the encoded length, safe to transfer to another thread. */
-export function packToArrayBuffer(value: unknown): ArrayBuffer {
-  const buf = packr.pack(value);
-  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-}
-
 export function pack(value: unknown): Uint8Array {
   return packr.pack(value);
 }

@@ -113,8 +113,8 @@ export class MinuteRollup {
     const rows = this.rows;
     if (rows.length === 0 || rows.keys[rows.start]! >= horizonMs) return 0;
     this.settle();
-    const n = this.rows.lowerBound(horizonMs) - this.rows.start;
-    if (n > 0) this.rows.dropFront(n);
+    const n = rows.lowerBound(horizonMs) - rows.start;
+    if (n > 0) rows.dropFront(n);
     return n;
   }
 

@@ -305,48 +305,9 @@ export function encodePacked(p: PackedBatch): Uint8Array {
   return out;
 }
 
-/**
- * Adds each device's number of events in a batch (its wire bytes) to `counts`, devices in the
- * order they first appear, reading only the device column and the string list. For sizing state
- * before a replay: bytes it cannot read (older formats, damage) are simply not counted.
- */
-export function countDevices(bytes: Uint8Array, counts: Map<string, number>): void {
-  if (bytes.length < COLUMNS_AT || bytes[0] !== WIRE_MARK || bytes[1] !== WIRE_VERSION) return;
-  const head = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = head.getUint32(4, true);
-  const size = columnBytes(n, head.getUint32(8, true), head.getUint32(12, true));
-  const namesEnd = COLUMNS_AT + size + head.getUint32(16, true);
-  if (namesEnd > bytes.length) return;
-  let strings: unknown;
-  try {
-    strings = unpack(bytes.subarray(COLUMNS_AT + size, namesEnd));
-  } catch {
-    return;
-  }
-  if (!Array.isArray(strings)) return;
-  const perString = new Uint32Array(strings.length);
-  const devicesAt = COLUMNS_AT + 8 * (head.getUint32(4, true) + head.getUint32(8, true));
-  for (let i = 0; i < n; i++) {
-    const r = head.getUint32(devicesAt + 4 * i, true);
-    if (r < perString.length) perString[r]!++;
-  }
-  // In order of first appearance, as replay will create them.
-  for (let i = 0; i < n; i++) {
-    const r = head.getUint32(devicesAt + 4 * i, true);
-    const k = r < perString.length ? perString[r]! : 0;
-    if (k === 0) continue;
-    perString[r] = 0;
-    const name = strings[r] as string;
-    counts.set(name, (counts.get(name) ?? 0) + k);
-  }
-}
-
-/** Where transient unpacks copy unaligned columns (see unpackBatch); grown as needed, never shrunk. */
-let scratch = new ArrayBuffer(0);
-
-/** A batch in the layout of encodePacked, its columns in place when they are aligned. */
-function decodePacked(bytes: Uint8Array, transient: boolean): PackedBatch {
-  const version = bytes[1];
+/** The header of a batch in the layout of encodePacked, checked against the bytes it describes. */
+function readHeader(bytes: Uint8Array): { version: number; n: number; m: number; t: number; size: number; namesEnd: number } {
+  const version = bytes[1]!;
   if (bytes.length < COLUMNS_AT || (version !== WIRE_VERSION && version !== 1)) throw new RangeError(`batch: version ${version}, not one this build reads (1 or ${WIRE_VERSION})`);
   const head = new DataView(bytes.buffer, bytes.byteOffset, COLUMNS_AT);
   if (head.getUint16(2) !== 0 || head.getUint32(20) !== 0 || (version === 1 && head.getUint32(16) !== 0)) throw new RangeError('batch: reserved header bytes are not zero');
@@ -355,12 +316,49 @@ function decodePacked(bytes: Uint8Array, transient: boolean): PackedBatch {
   const t = head.getUint32(12, true);
   const size = columnBytes(n, m, t);
   if (bytes.length < COLUMNS_AT + size) throw new RangeError(`batch: ${n} events, ${m} metrics and ${t} tags need more than its ${bytes.length} bytes`);
+  // Version 1 has no string-list length: its names and ids run to the end as one array.
+  const namesEnd = version === 1 ? bytes.length : COLUMNS_AT + size + head.getUint32(16, true);
+  if (namesEnd > bytes.length) throw new RangeError(`batch: its string list runs past its ${bytes.length} bytes`);
+  return { version, n, m, t, size, namesEnd };
+}
+
+/**
+ * Adds each device's number of events in a batch (its wire bytes) to `counts`, devices in the
+ * order they first appear, reading only the device column and the string list. For sizing state
+ * before a replay: bytes it cannot read (older formats, damage) are simply not counted.
+ */
+export function countDevices(bytes: Uint8Array, counts: Map<string, number>): void {
+  if (bytes[0] !== WIRE_MARK || bytes[1] !== WIRE_VERSION) return;
+  let strings: unknown;
+  let header: ReturnType<typeof readHeader>;
+  try {
+    header = readHeader(bytes);
+    strings = unpack(bytes.subarray(COLUMNS_AT + header.size, header.namesEnd));
+  } catch {
+    return;
+  }
+  if (!Array.isArray(strings)) return;
+  const devices = new DataView(bytes.buffer, bytes.byteOffset + COLUMNS_AT + 8 * (header.n + header.m), 4 * header.n);
+  const perString = new Uint32Array(strings.length);
+  const firstSeen: number[] = [];
+  for (let i = 0; i < header.n; i++) {
+    const r = devices.getUint32(4 * i, true);
+    if (r >= perString.length) continue;
+    if (perString[r]!++ === 0) firstSeen.push(r);
+  }
+  for (const r of firstSeen) counts.set(strings[r] as string, (counts.get(strings[r] as string) ?? 0) + perString[r]!);
+}
+
+/** Where transient unpacks copy unaligned columns (see unpackBatch); grown as needed, never shrunk. */
+let scratch = new ArrayBuffer(0);
+
+/** A batch in the layout of encodePacked, its columns in place when they are aligned. */
+function decodePacked(bytes: Uint8Array, transient: boolean): PackedBatch {
+  const { version, n, m, t, size, namesEnd } = readHeader(bytes);
   let strings: string[];
   let eventIds: string[];
   if (version === 1) [strings, eventIds] = unpack(bytes.subarray(COLUMNS_AT + size)) as [string[], string[]];
   else {
-    const namesEnd = COLUMNS_AT + size + head.getUint32(16, true);
-    if (namesEnd > bytes.length) throw new RangeError(`batch: its string list runs past its ${bytes.length} bytes`);
     strings = unpack(bytes.subarray(COLUMNS_AT + size, namesEnd)) as string[];
     eventIds = unpack(bytes.subarray(namesEnd)) as string[];
   }

@@ -14,19 +14,11 @@ import { nodeIO } from '../storage/io.js';
 import { decodeRecord, encodeEvents, encodeRuleAdded, encodeRuleRemoved, packedEventsRecord, RecordType } from '../storage/records.js';
 import { SnapshotWriterThread } from '../storage/snapshot-writer.js';
 import type { SnapshotState } from '../storage/snapshots.js';
-import { ShardStore, type FsyncMode, type Logger } from '../storage/store.js';
+import { ShardStore, type Logger, type StoreOptions } from '../storage/store.js';
 import { countDevices, unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
 
-export interface ShardStorageOptions {
-  /** This shard's own directory. */
-  dir: string;
-  fsync: FsyncMode;
-  segmentBytesMax: number;
-  snapshotLogBytes: number;
-  snapshotIntervalMs: number;
-  /** Tests only: survey replays of this many log bytes or more (default SURVEY_LOG_BYTES_MIN). */
-  surveyLogBytesMin?: number;
-}
+/** The shard's store settings; `dir` is this shard's own directory. */
+export type ShardStorageOptions = StoreOptions;
 
 export interface ShardOptions {
   index: number;
@@ -126,18 +118,16 @@ export class Shard {
   }
 
   /** The one path by which events change the shard's state, live or replayed. */
-  private applyEvents(batch: EventBatch, alerts: FiredAlert[] | undefined): Uint8Array {
+  /** Applies a batch's events in batch order, or in `order` (event numbers) when given; each event's status at its number. */
+  private applyEvents(batch: EventBatch, alerts: FiredAlert[] | undefined, order?: Uint32Array): Uint8Array {
     const n = batch.eventIds.length;
     const statuses = new Uint8Array(n);
     const { deviceIds, eventIds, ts, metricEnds, metricNames, metricValues, tagEnds, tags } = batch;
-    let m = 0;
-    let t = 0;
-    for (let i = 0; i < n; i++) {
-      const mEnd = metricEnds[i]!;
-      const tEnd = tagEnds[i]!;
-      statuses[i] = this.engine.ingest(deviceIds[i]!, eventIds[i]!, ts[i]!, metricNames, metricValues, m, mEnd, tags, t, tEnd, alerts);
-      m = mEnd;
-      t = tEnd;
+    for (let k = 0; k < n; k++) {
+      const i = order === undefined ? k : order[k]!;
+      const m = i === 0 ? 0 : metricEnds[i - 1]!;
+      const t = i === 0 ? 0 : tagEnds[i - 1]!;
+      statuses[i] = this.engine.ingest(deviceIds[i]!, eventIds[i]!, ts[i]!, metricNames, metricValues, m, metricEnds[i]!, tags, t, tagEnds[i]!, alerts);
     }
     return statuses;
   }
@@ -263,9 +253,10 @@ export class Shard {
    * which hops between devices at every event, and each hop writes another device's dozen
    * columns (with millions of rows held, cache and TLB misses; a 10M-event replay spent 47% of
    * its time in the engine's ingest and ring insert). Grouped, replay ran 5–7% faster on 1M
-   * events and 1–10% on 10M in alternating runs. The result is the same state: a device's rows, rollups and postings
-   * depend only on its own events and their order, and replay fires no alerts. (Only the numbers
-   * of newly interned tag sets can differ, and they never leave the shard.)
+   * events and 1–10% on 10M in alternating runs. The result is the same state: a device's rows,
+   * rollups and postings depend only on its own events and their order, and replay fires no
+   * alerts. (Only the numbers of newly interned tag sets can differ, and they never leave the
+   * shard.)
    */
   private replayEvents(batch: EventBatch): void {
     const n = batch.eventIds.length;
@@ -294,14 +285,7 @@ export class Shard {
     for (let g = 1; g < groups; g++) starts[g] = starts[g - 1]! + counts[g - 1]!;
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[starts[group[i]!]!++] = i;
-    const { deviceIds, eventIds, ts, metricEnds, metricNames, metricValues, tagEnds, tags } = batch;
-    const engine = this.engine;
-    for (let k = 0; k < n; k++) {
-      const i = order[k]!;
-      const m = i === 0 ? 0 : metricEnds[i - 1]!;
-      const t = i === 0 ? 0 : tagEnds[i - 1]!;
-      engine.ingest(deviceIds[i]!, eventIds[i]!, ts[i]!, metricNames, metricValues, m, metricEnds[i]!, tags, t, tagEnds[i]!, undefined);
-    }
+    this.applyEvents(batch, undefined, order);
   }
 
   private readonly replayGroups = new Map<string, number>();

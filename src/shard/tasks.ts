@@ -44,4 +44,3 @@ export const TaskSchema = z.discriminatedUnion('op', [
 ]);
 export type Task = z.infer<typeof TaskSchema>;
 export type TaskOf<K extends Task['op']> = Extract<Task, { op: K }>;
-
