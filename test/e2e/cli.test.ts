@@ -1,9 +1,9 @@
 // The command-line client against the real server.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../support/temp-dir.js';
 import { startServer, type RunningServer } from './server.js';
 
 let server: RunningServer;
@@ -19,7 +19,7 @@ afterAll(async () => {
 
 describe('telemetry CLI', () => {
   it('ingests a file, then reads events, aggregates and searches', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'cli-')), 'events.ndjson');
+    const file = join(tempDir('cli-'), 'events.ndjson');
     const lines = [
       { event_id: 'c1', device_id: 'cli-dev', timeStamp: '2025-01-15T10:00:00Z', metrics: { t: 5 }, tags: ['cli-tag'] },
       { event_id: 'c2', device_id: 'cli-dev', timeStamp: '2025-01-15T10:00:30Z', metrics: { t: 7 }, tags: ['cli-tag', 'other'] },

@@ -1,18 +1,18 @@
 // Scheduled snapshots written by a background writer: the shard pauses only to copy its state,
 // keeps appending meanwhile, and prunes only once the snapshot file is in place.
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeIO } from '../../../src/storage/io.js';
 import { listSnapshots, readSnapshot, writeSnapshot } from '../../../src/storage/snapshots.js';
 import { ShardStore, type BackgroundSnapshotWriter } from '../../../src/storage/store.js';
 import { SnapshotWriterThread } from '../../../src/storage/snapshot-writer.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const payload = (n: number) => new Uint8Array([1, n & 255, (n >> 8) & 255]);
 
 function setup(writer: BackgroundSnapshotWriter) {
-  const dir = mkdtempSync(join(tmpdir(), 'bgsnap-'));
+  const dir = tempDir('bgsnap-');
   let exported = 0;
   const store = new ShardStore(
     { dir, fsync: 'always', segmentBytesMax: 1 << 20, snapshotLogBytes: 1 << 40, snapshotIntervalMs: 0 },
@@ -93,7 +93,7 @@ describe('background snapshots', () => {
   it('the writer thread writes a snapshot that reads back, moving typed arrays instead of copying them', async () => {
     // The thread runs the compiled worker from dist/ (built by the global setup).
     const w = new SnapshotWriterThread(new URL('../../../dist/storage/snapshot-worker.js', import.meta.url));
-    const dir = mkdtempSync(join(tmpdir(), 'bgsnap-thread-'));
+    const dir = tempDir('bgsnap-thread-');
     const ts = Float64Array.from([1, 2, 3]);
     const bytes = await w.write(dir, 7, { head: { ids: 'a\nb\nc' }, parts: [{ ts }] });
     expect(bytes).toBeGreaterThan(24);
@@ -107,7 +107,7 @@ describe('background snapshots', () => {
 
 describe('recovery and interrupted snapshots', () => {
   it('removes a snapshot temp file a crash left behind, and does not read it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bgsnap-tmp-'));
+    const dir = tempDir('bgsnap-tmp-');
     writeFileSync(join(dir, 'snapshot-0000000000000003.snap.tmp'), 'half a snapshot');
     const store = new ShardStore({ dir, fsync: 'never', segmentBytesMax: 1 << 20, snapshotLogBytes: 1 << 40, snapshotIntervalMs: 0 }, nodeIO, () => ({ head: {}, parts: [] }));
     let imported = 0;
