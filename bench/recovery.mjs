@@ -1,32 +1,63 @@
 // Recovery speed: writes a shard log of N events directly (the same records the server writes),
-// then times the real server from start to ready, replaying the log; then stops it cleanly (which
-// snapshots) and times a start from the snapshot. One JSON line per size.
+// then times the real server from start to ready, replaying the log: first on the shard's thread
+// alone (REPLAY_THREADS=1, then killed so the log stays unsnapshotted), then with the default
+// helper threads; then stops it cleanly (which snapshots) and times a start from the snapshot.
+// The replay rate divides the events by the shard's own recovery time (snapshot, log replay, id
+// indexes, helpers' devices adopted), read from its "shard recovered" line; the seconds the front
+// waited (from its recover() call, which starts after the HTTP listener is up) are shown beside it.
+// One JSON line per size.
 import { rmSync } from 'node:fs';
 import { DEVICES, startServer, tempDir, writeLog } from './lib.mjs';
 
 const SHARDS = Number(process.env.RECOVERY_SHARDS ?? 1);
 const SIZES = (process.env.RECOVERY_EVENTS ?? '1000000,10000000').split(',').map(Number);
+
+/** The slowest shard's recovery report and the front's, from a server's output. */
+function reports(server) {
+  const lines = server.output().split('\n');
+  const shards = lines.filter((l) => l.includes('"msg":"shard recovered"')).map((l) => JSON.parse(l));
+  const front = JSON.parse(lines.find((l) => l.includes('"msg":"recovered"')));
+  const slowest = shards.reduce((a, b) => (b.seconds > a.seconds ? b : a));
+  return { shardSeconds: slowest.seconds, threads: slowest.replayThreads, frontSeconds: front.seconds };
+}
+
+async function timed(env, events, signal) {
+  const server = await startServer(env);
+  const r = reports(server);
+  const stopStart = performance.now();
+  await server.stop(signal);
+  return {
+    threads: r.threads,
+    readySeconds: Number(server.readySeconds.toFixed(2)),
+    replaySeconds: Number(r.shardSeconds.toFixed(3)),
+    frontWaitedSeconds: r.frontSeconds,
+    eventsPerSec: Math.round(events / r.shardSeconds),
+    stopSeconds: Number(((performance.now() - stopStart) / 1000).toFixed(2)),
+  };
+}
+
 for (const events of SIZES) {
   const dataDir = tempDir('bench-recovery-');
   const logBytes = writeLog(dataDir, events, SHARDS);
   const env = { DATA_DIR: dataDir, SHARDS: String(SHARDS), SNAPSHOT_INTERVAL_MS: '0', SNAPSHOT_LOG_BYTES: String(2 ** 40), RING_CAPACITY: String(Math.ceil(events / DEVICES)) };
-  const fromLog = await startServer(env);
-  const recovered = JSON.parse(fromLog.output().split('\n').find((l) => l.includes('"msg":"recovered"')));
-  const stopStart = performance.now();
-  await fromLog.stop();
-  const stopSeconds = (performance.now() - stopStart) / 1000;
+  // Killed: no snapshot, so the next start replays the same log.
+  const oneThread = await timed({ ...env, REPLAY_THREADS: '1' }, events, 'SIGKILL');
+  const threads = await timed(env, events, 'SIGTERM');
   const fromSnapshot = await startServer(env);
-  const recovered2 = JSON.parse(fromSnapshot.output().split('\n').find((l) => l.includes('"msg":"recovered"')));
+  const snap = reports(fromSnapshot);
   await fromSnapshot.stop();
   rmSync(dataDir, { recursive: true, force: true });
+  const { stopSeconds, ...logReplay } = threads;
   console.log(
     JSON.stringify({
       scenario: 'recovery',
       events,
       logBytes,
-      logReplay: { readySeconds: Number(fromLog.readySeconds.toFixed(2)), replaySeconds: recovered.seconds, eventsPerSec: Math.round(events / recovered.seconds) },
-      cleanStopWithSnapshotSeconds: Number(stopSeconds.toFixed(2)),
-      fromSnapshot: { readySeconds: Number(fromSnapshot.readySeconds.toFixed(2)), recoverSeconds: recovered2.seconds },
+      logReplay,
+      oneThread: { readySeconds: oneThread.readySeconds, replaySeconds: oneThread.replaySeconds, eventsPerSec: oneThread.eventsPerSec },
+      speedupOverOneThread: Number((oneThread.replaySeconds / threads.replaySeconds).toFixed(2)),
+      cleanStopWithSnapshotSeconds: stopSeconds,
+      fromSnapshot: { readySeconds: Number(fromSnapshot.readySeconds.toFixed(2)), recoverSeconds: Number(snap.shardSeconds.toFixed(3)) },
     }),
   );
 }

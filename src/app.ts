@@ -7,7 +7,7 @@
 // Stop, in this order: refuse new writes (503) and stop accepting connections; wait for requests
 // in flight; each shard flushes, fsyncs, snapshots and closes its log; end the alert streams; stop
 // the shard threads; release the data directory.
-import type { Config } from './config.js';
+import { replayThreadsOf, type Config } from './config.js';
 import { buildSchemas, type ApiLimits } from './api/schemas.js';
 import { docsRoutes } from './http/docs.js';
 import { buildOpenApi } from './http/openapi.js';
@@ -68,6 +68,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         rawRetentionMs: config.RAW_RETENTION_MS,
         rollupRetentionMs: config.ROLLUP_RETENTION_MS,
       },
+      replay: { threads: replayThreadsOf(config), logBytesMin: config.REPLAY_THREADS_MIN_LOG_BYTES },
       storage: {
         dir: shardDir(config.DATA_DIR, index),
         fsync: config.FSYNC,

@@ -26,6 +26,14 @@ const settings = {
     schema: int(1, 256).default(Math.max(1, availableParallelism() - 1)),
     help: 'worker-thread shards (default: cores - 1, at least 1)',
   },
+  REPLAY_THREADS: {
+    schema: int(0, 64).default(0),
+    help: "threads that replay one shard's log at start-up (0: cores / SHARDS, from 1 to 4)",
+  },
+  REPLAY_THREADS_MIN_LOG_BYTES: {
+    schema: int(0, 2 ** 40).default(32 << 20),
+    help: "a shard's log shorter than this replays on one thread (a helper takes longer to start than it saves)",
+  },
   FSYNC: { schema: z.enum(['always', 'interval', 'never']).default('always'), help: 'when the log is fsynced' },
   SEGMENT_BYTES_MAX: {
     schema: int(1 << 16, 1 << 30).default(64 << 20),
@@ -180,6 +188,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
   }
   return Object.freeze(config);
 }
+
+/** Threads replaying each shard's log: REPLAY_THREADS, or the cores the shards leave (at most 4). */
+export const replayThreadsOf = (config: Config, cores = availableParallelism()): number =>
+  config.REPLAY_THREADS > 0 ? config.REPLAY_THREADS : Math.max(1, Math.min(4, Math.floor(cores / config.SHARDS)));
 
 export function helpText(): string {
   const lines = ['Usage: node dist/main.js [--option value ...]', '', 'Every option is also an environment variable.', ''];

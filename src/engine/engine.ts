@@ -13,9 +13,9 @@
 // Every one of these sets depends only on which events were accepted, not on their arrival order.
 import { AlertRules, satisfies, type AlertRule, type FiredAlert } from './alerts.js';
 import { BucketAccumulator, type Buckets } from './buckets.js';
-import { DeviceRing, hashId, type IdColumns } from './ring.js';
+import { DeviceRing, hashId, type IdColumns, type RingParts } from './ring.js';
 import { MINUTE_MS, MinuteRollup, minuteOf } from './rollups.js';
-import { SortedColumns } from './sorted-columns.js';
+import { SortedColumns, type ColumnsParts } from './sorted-columns.js';
 import { formatIso } from '../time.js';
 
 export interface EngineLimits {
@@ -88,6 +88,32 @@ export interface EngineState {
   counters: number[];
   rules: AlertRule[];
   ruleIdMax?: number;
+}
+
+/** One device as ShardEngine.handOver gives it: its own arrays, not copies. */
+export interface DeviceParts {
+  id: string;
+  maxTs: number;
+  rollupHorizonMs: number;
+  ring: RingParts;
+  /** Tag set number (of the handing engine) and its posting times. */
+  postings: [number, ColumnsParts][];
+  rollups: [string, ColumnsParts][];
+}
+
+/**
+ * The devices of an engine that replayed part of a log on another thread, for the shard's engine
+ * to adopt (ShardEngine.adopt). Every typed array in it is moved across, not copied.
+ */
+export interface EngineHandover {
+  /** The intern key (tags joined by NUL) of each tag set number the devices use; index 0 is the empty set. */
+  tagSetKeys: string[];
+  devices: DeviceParts[];
+  eventsStored: number;
+  rawEvicted: number;
+  rollupMinutesEvicted: number;
+  /** Rows whose event id an older row of the same device has (see endReplay). */
+  repeats: number;
 }
 
 /** Search hits, columnar, in answer order (newest first). */
@@ -278,6 +304,72 @@ export class ShardEngine {
       repeats += d.ring.resumeIdIndex();
     }
     return repeats;
+  }
+
+  /**
+   * Ends a replay and gives up every device, as they are, for another engine to adopt: the part
+   * of a log replayed on a helper thread. This engine is empty after.
+   */
+  handOver(): EngineHandover {
+    const repeats = this.endReplay();
+    const tagSetKeys: string[] = [];
+    for (const [key, id] of this.tagSetIds) tagSetKeys[id] = key;
+    const devices: DeviceParts[] = [];
+    for (const d of this.devices.values()) {
+      const postings: [number, ColumnsParts][] = [];
+      for (const [tagSet, p] of d.postings) postings.push([tagSet, p.parts()]);
+      const rollups: [string, ColumnsParts][] = [];
+      for (const [name, r] of d.rollups) rollups.push([name, r.handOver()]);
+      devices.push({ id: d.id, maxTs: d.maxTs, rollupHorizonMs: d.rollupHorizonMs, ring: d.ring.handOver(), postings, rollups });
+    }
+    this.devices.clear();
+    const out = { tagSetKeys, devices, eventsStored: this.eventsStored, rawEvicted: this.rawEvicted, rollupMinutesEvicted: this.rollupMinutesEvicted, repeats };
+    this.eventsStored = this.rawEvicted = this.rollupMinutesEvicted = 0;
+    return out;
+  }
+
+  /**
+   * Takes over the devices another engine handed over (handOver), none of which this one holds:
+   * their tag sets are interned here and the rows and postings renumbered to match.
+   */
+  adopt(h: EngineHandover): void {
+    const to = new Uint32Array(h.tagSetKeys.length);
+    for (let id = 1; id < h.tagSetKeys.length; id++) {
+      const key = h.tagSetKeys[id];
+      if (key !== undefined) {
+        const tags = key.split('\u0000');
+        to[id] = this.internTags(tags, 0, tags.length);
+      }
+    }
+    const capacity = this.limits.ringCapacity;
+    for (const dp of h.devices) {
+      if (this.devices.has(dp.id)) throw new Error(`ShardEngine.adopt: device ${JSON.stringify(dp.id)} is held already`);
+      const ring = DeviceRing.fromParts(capacity, dp.ring);
+      ring.renumberTagSets(to);
+      const d = new Device(dp.id, capacity, ring);
+      d.maxTs = dp.maxTs;
+      d.rollupHorizonMs = dp.rollupHorizonMs;
+      for (const [tagSet, p] of dp.postings) d.postings.set(to[tagSet]!, SortedColumns.fromParts(p));
+      for (const [name, p] of dp.rollups) d.rollups.set(name, MinuteRollup.fromParts(p));
+      this.devices.set(dp.id, d);
+    }
+    this.eventsStored += h.eventsStored;
+    this.rawEvicted += h.rawEvicted;
+    this.rollupMinutesEvicted += h.rollupMinutesEvicted;
+  }
+
+  /**
+   * Moves the given devices, in the given order, after all others: replay on several threads
+   * restores the order in which the devices first appeared in the log, which is the order
+   * cross-device answers (sums over all devices) add them in.
+   */
+  moveToEnd(deviceIds: Iterable<string>): void {
+    for (const id of deviceIds) {
+      const d = this.devices.get(id);
+      if (d === undefined) continue;
+      this.devices.delete(id);
+      this.devices.set(id, d);
+    }
   }
 
   /**

@@ -59,6 +59,23 @@ function hashChars(chars: IdChars, from: number, n: number): number {
   return h ^ (h >>> 16);
 }
 
+/** A ring's own arrays and positions as they are (no copy), for another thread to take over: see ShardEngine.handOver. */
+export interface RingParts {
+  ts: Float64Array;
+  tagSets: Uint32Array;
+  idChars: IdChars;
+  idCharsEnd: number;
+  idCharsLive: number;
+  idStart: Uint32Array;
+  idLen: Uint16Array;
+  names: string[];
+  cols: Float64Array[];
+  head: number;
+  length: number;
+  idIndex: Int32Array;
+  idAt: Int32Array;
+}
+
 export class DeviceRing {
   ts: Float64Array;
   tagSets: Uint32Array;
@@ -143,6 +160,57 @@ export class DeviceRing {
     }
     ring.rebuildIdIndex();
     return ring;
+  }
+
+  /**
+   * Its arrays and positions as they are, id index built, for another thread to take over (this
+   * ring must not be used after): replay on several threads hands rings over instead of copying them.
+   */
+  handOver(): RingParts {
+    if (!this.indexing) throw new Error('DeviceRing.handOver: the id index is suspended (resume it first)');
+    const { ts, tagSets, idChars, idCharsEnd, idCharsLive, idStart, idLen, names, cols, head, length, idIndex, idAt } = this;
+    return { ts, tagSets, idChars, idCharsEnd, idCharsLive, idStart, idLen, names, cols, head, length, idIndex, idAt };
+  }
+
+  /** Takes over handOver() output of a ring of the same capacity. */
+  static fromParts(capacity: number, p: RingParts): DeviceRing {
+    const rows = p.ts.length;
+    const sized = [p.tagSets, p.idStart, p.idLen, p.idAt, ...p.cols].every((a) => a.length === rows);
+    const indexSize = p.idIndex.length;
+    if (!sized || rows > capacity || p.length > rows || p.head >= Math.max(rows, 1) || p.names.length !== p.cols.length || indexSize < 1.5 * rows || (indexSize & (indexSize - 1)) !== 0 || p.idCharsEnd > p.idChars.length) {
+      throw new Error(`DeviceRing.fromParts: inconsistent parts (${p.length} of ${rows} rows, capacity ${capacity})`);
+    }
+    const ring = new DeviceRing(capacity, 1);
+    ring.ts = p.ts;
+    ring.tagSets = p.tagSets;
+    ring.idChars = p.idChars;
+    ring.wide = p.idChars.BYTES_PER_ELEMENT === 2;
+    ring.idCharsEnd = p.idCharsEnd;
+    ring.idCharsLive = p.idCharsLive;
+    ring.idStart = p.idStart;
+    ring.idLen = p.idLen;
+    for (let c = 0; c < p.cols.length; c++) {
+      const name = p.names[c]!;
+      ring.names.push(name);
+      ring.keysJson.push(JSON.stringify(name) + ':');
+      ring.cols.push(p.cols[c]!);
+      ring.index.set(name, c);
+    }
+    ring.head = p.head;
+    ring.length = p.length;
+    ring.idIndex = p.idIndex;
+    ring.idMask = indexSize - 1;
+    ring.idAt = p.idAt;
+    return ring;
+  }
+
+  /** Renumbers the held rows' tag sets: `to[old]` is each one's new number. */
+  renumberTagSets(to: Uint32Array): void {
+    const tagSets = this.tagSets;
+    for (let i = 0; i < this.length; i++) {
+      const s = this.slot(i);
+      tagSets[s] = to[tagSets[s]!]!;
+    }
   }
 
   /** Fills an empty ring's arena from id columns, rows 0..n-1. */

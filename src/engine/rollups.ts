@@ -1,7 +1,7 @@
 // Minute rollups of one (device, metric) series: for each UTC minute that has samples, the count,
 // sum, min and max of that metric's values. They are kept longer than raw events, so an aggregate at
 // a whole-minute interval stays exact after the raw events of its range have aged out.
-import { SortedColumns } from './sorted-columns.js';
+import { SortedColumns, type ColumnsParts } from './sorted-columns.js';
 
 export const MINUTE_MS = 60_000;
 
@@ -38,6 +38,17 @@ export class MinuteRollup {
 
   static fromColumns(cols: readonly Float64Array[]): MinuteRollup {
     return new MinuteRollup(SortedColumns.fromColumns(cols));
+  }
+
+  /** Its columns as they are (the open minute written back first), for another thread to take over. */
+  handOver(): ColumnsParts {
+    this.settle();
+    return this.rows.parts();
+  }
+
+  static fromParts(p: ColumnsParts): MinuteRollup {
+    if (p.cols.length !== 5) throw new Error(`MinuteRollup.fromParts: ${p.cols.length} columns, not 5`);
+    return new MinuteRollup(SortedColumns.fromParts(p));
   }
 
   get minutes(): number {

@@ -9,6 +9,13 @@
 
 const INITIAL_ROWS = 8;
 
+/** The arrays and bounds of a SortedColumns, as they are (no copy): see ShardEngine.handOver. */
+export interface ColumnsParts {
+  cols: Float64Array[];
+  start: number;
+  end: number;
+}
+
 export class SortedColumns {
   readonly cols: Float64Array[];
   start = 0;
@@ -84,6 +91,24 @@ export class SortedColumns {
     const out = new SortedColumns(cols.length, rows);
     for (let c = 0; c < cols.length; c++) out.cols[c]!.set(cols[c]!);
     out.end = cols[0]?.length ?? 0;
+    return out;
+  }
+
+  /** Its own arrays and bounds, for another thread to take over (this one must not be used after). */
+  parts(): ColumnsParts {
+    return { cols: this.cols, start: this.start, end: this.end };
+  }
+
+  /** Takes over parts() output as it is. */
+  static fromParts(p: ColumnsParts): SortedColumns {
+    const alloc = p.cols[0]?.length ?? 0;
+    if (p.cols.some((c) => c.length !== alloc) || !(p.start >= 0 && p.start <= p.end && p.end <= alloc)) {
+      throw new Error(`SortedColumns.fromParts: rows [${p.start}, ${p.end}) do not fit columns of ${p.cols.map((c) => c.length).join('/')}`);
+    }
+    const out = new SortedColumns(0);
+    out.cols.push(...p.cols);
+    out.start = p.start;
+    out.end = p.end;
     return out;
   }
 

@@ -3,10 +3,12 @@ import { workerData } from 'node:worker_threads';
 import { nodeIO } from '../storage/io.js';
 import { createLog } from '../log.js';
 import type { Task } from './protocol.js';
+import { ReplayThread } from './replay-thread.js';
 import { Shard, type ShardOptions } from './shard.js';
 
 const options = workerData as ShardOptions;
-const shard = new Shard(options, nodeIO, createLog(options.logLevel ?? 'info', { shard: options.index }), true);
+const log = createLog(options.logLevel ?? 'info', { shard: options.index });
+const shard = new Shard(options, nodeIO, log, true, (limits, part, parts) => new ReplayThread(limits, part, parts));
 // Recover at once: when piscina replaces a thread that died, the new one is whole before its first task.
 shard.open();
 

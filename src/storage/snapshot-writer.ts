@@ -2,6 +2,7 @@
 // copies its state (fast: typed arrays and one string per device), hands it over without copying,
 // and goes on; the writer thread (snapshot-worker.ts) packs it, writes, fsyncs and renames it.
 import { Worker } from 'node:worker_threads';
+import { transferables } from '../codec/transfer.js';
 import type { SnapshotState } from './snapshots.js';
 
 export interface SnapshotJob {
@@ -12,16 +13,6 @@ export interface SnapshotJob {
 }
 
 export type SnapshotDone = { id: number; ok: true; bytes: number } | { id: number; ok: false; error: string };
-
-/** Every ArrayBuffer under value (typed arrays in nested arrays and objects), to transfer them. */
-function buffersOf(value: unknown, out: Set<ArrayBuffer>): void {
-  if (ArrayBuffer.isView(value)) {
-    if (value.buffer instanceof ArrayBuffer && value.byteOffset === 0 && value.byteLength === value.buffer.byteLength) out.add(value.buffer);
-    return;
-  }
-  if (Array.isArray(value)) for (const v of value) buffersOf(v, out);
-  else if (value !== null && typeof value === 'object') for (const v of Object.values(value)) buffersOf(v, out);
-}
 
 /** A snapshot writer on its own thread, started on first use. */
 export class SnapshotWriterThread {
@@ -36,8 +27,7 @@ export class SnapshotWriterThread {
   write(dir: string, coversSeq: number, state: SnapshotState): Promise<number> {
     const worker = this.start();
     const id = ++this.nextId;
-    const buffers = new Set<ArrayBuffer>();
-    buffersOf(state, buffers);
+    const buffers = transferables(state);
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       worker.postMessage({ id, dir, coversSeq, state } satisfies SnapshotJob, [...buffers]);

@@ -134,6 +134,12 @@ export class ShardStore {
     return this.failed;
   }
 
+  /** Bytes in the log's segments: at most what a recovery replays (the newest snapshot may cover some). */
+  segmentBytes(): number {
+    const dir = this.options.dir;
+    return listSegments(this.io, dir).reduce((n, seq) => n + this.io.fileSize(pathIn(dir, segmentName(seq))), 0);
+  }
+
   /**
    * Loads the newest snapshot that checks out and replays the log after it, then opens a fresh
    * segment for appends. `importState` gets the snapshot's state; `apply` each record's payload

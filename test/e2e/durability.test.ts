@@ -257,8 +257,12 @@ describe('damaged logs', () => {
     appendFileSync(seg0!, Buffer.concat([header, Buffer.alloc(100, 0x5a)]));
     appendFileSync(seg1!, Buffer.from([0x13, 0x37, 0xab, 0xcd, 0xef]));
 
-    s = await start(dataDir);
+    // Replayed on three threads per shard however short the log: the helpers see only records the
+    // shard's thread found whole.
+    const threeThreads = { REPLAY_THREADS: '3', REPLAY_THREADS_MIN_LOG_BYTES: '0' };
+    s = await start(dataDir, threeThreads);
     expect(s.output()).toMatch(/torn/);
+    expect(s.output().match(/"replayThreads":3/g)?.length).toBe(2);
     expect(recoveredLine(s).tornRecords).toBe(2);
     expect(recoveredLine(s).corruptSegments).toBe(0);
     await expectStateMatches(s.url, ledger, 'after a torn tail', s.output);
@@ -266,7 +270,7 @@ describe('damaged logs', () => {
     // It keeps working past the cut, and what it takes now survives another kill.
     await storeBatch(s.url, ledger, newEvents(ledger, r, 200));
     await killHard(s.proc);
-    s = await start(dataDir);
+    s = await start(dataDir, threeThreads);
     expect(recoveredLine(s).tornRecords).toBe(0);
     await expectStateMatches(s.url, ledger, 'after writes past a torn tail and another kill', s.output);
     expect(await s.stop()).toBe(0);

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, flagOf, helpText, loadConfig, settingNames } from '../../src/config.js';
+import { ConfigError, flagOf, helpText, loadConfig, replayThreadsOf, settingNames } from '../../src/config.js';
 
 const DAY = 86_400_000;
 
@@ -113,5 +113,15 @@ describe('flagOf and helpText', () => {
       expect(text).toContain(name);
     }
     expect(text).toContain('[default: 8000]');
+  });
+
+  it('replays each shard on the cores the shards leave (REPLAY_THREADS=0), or on REPLAY_THREADS threads', () => {
+    const threads = (env: Record<string, string>, cores: number) => replayThreadsOf(loadConfig(env, []), cores);
+    expect(threads({ SHARDS: '1' }, 2)).toBe(2);
+    expect(threads({ SHARDS: '7' }, 8)).toBe(1);
+    expect(threads({ SHARDS: '2' }, 6)).toBe(3);
+    expect(threads({ SHARDS: '1' }, 32)).toBe(4);
+    expect(threads({ SHARDS: '4', REPLAY_THREADS: '2' }, 2)).toBe(2);
+    expect(() => loadConfig({ REPLAY_THREADS: '-1' }, [])).toThrow(ConfigError);
   });
 });

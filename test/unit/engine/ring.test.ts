@@ -338,4 +338,40 @@ describe('DeviceRing', () => {
     expect(['a', 'b', 'c', 'd'].map((x) => ring.hasId(x))).toEqual([true, true, true, false]);
     expect(ring.indexedIds).toBe(3);
   });
+
+  it('hands its arrays over as they are, and a ring of the same capacity takes them over', () => {
+    const ring = new DeviceRing(8);
+    for (let i = 0; i < 12; i++) {
+      if (ring.length === ring.capacity) ring.dropOldest();
+      const s = ring.insert(i, `e${i}`, i % 3);
+      ring.column('cpu')[s] = i * 2;
+    }
+    ring.dropOldest();
+    ring.insert(5.5, 'late', 2); // wraps and shifts
+    const parts = ring.handOver();
+    expect(parts.ts).toBe(ring.ts); // not a copy
+    const taken = DeviceRing.fromParts(8, parts);
+    const rows = (r: DeviceRing) => Array.from({ length: r.length }, (_, i) => [r.ts[r.slot(i)], r.idOf(r.slot(i)), r.tagSets[r.slot(i)], r.columnOf('cpu')![r.slot(i)]]);
+    expect(rows(taken)).toEqual(rows(ring));
+    expect(['e11', 'late', 'e3'].map((id) => taken.hasId(id))).toEqual([true, true, false]);
+    const renumbered = rows(taken).map((r) => [0, 7, 9][r[2] as number]);
+    taken.renumberTagSets(Uint32Array.of(0, 7, 9));
+    expect(rows(taken).map((r) => r[2])).toEqual(renumbered);
+    // It keeps working as a ring of its own.
+    taken.dropOldest();
+    taken.insert(20, 'e20', 0);
+    expect(taken.hasId('e20')).toBe(true);
+  });
+
+  it('refuses parts that do not make a ring, and hands over only with its id index built', () => {
+    const ring = new DeviceRing(8);
+    ring.insert(1, 'a', 0);
+    const parts = ring.handOver();
+    expect(() => DeviceRing.fromParts(4, { ...parts, ts: new Float64Array(16) })).toThrow(/inconsistent parts/);
+    expect(() => DeviceRing.fromParts(8, { ...parts, length: 99 })).toThrow(/inconsistent parts/);
+    expect(() => DeviceRing.fromParts(8, { ...parts, idIndex: new Int32Array(24) })).toThrow(/inconsistent parts/);
+    const replaying = new DeviceRing(8);
+    replaying.suspendIdIndex();
+    expect(() => replaying.handOver()).toThrow(/suspended/);
+  });
 });

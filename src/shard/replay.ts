@@ -1,0 +1,117 @@
+// Log replay: a shard's logged records applied to its engine at recovery, device by device. The
+// devices may be split into parts, each replayed by a thread of its own from the same records
+// (replay-thread.ts); part 0 is the shard's own thread, which also applies rule changes and
+// keeps every device the engine held before the replay (from a snapshot).
+import type { ShardEngine } from '../engine/engine.js';
+import { hashId } from '../engine/ring.js';
+import { decodeRecord, RecordType } from '../storage/records.js';
+import { applyEvents } from './apply.js';
+import type { EventBatch } from './protocol.js';
+
+/** The replay part a device new to the engine belongs to. Not the shard routing's hash: with as many parts as shards, that one would put all of a shard's devices in one part. */
+export const replayPartOf = (deviceId: string, parts: number): number => (hashId(deviceId) >>> 0) % parts;
+
+export class LogReplay {
+  /** Device -> whether this part applies its events (a device's part never changes). */
+  private readonly mine = new Map<string, boolean>();
+  /** Devices new to the engine, all parts', in the order of their first event in the log (kept by part 0 only). */
+  readonly appeared: string[] = [];
+  private readonly groupOf = new Map<string, number>();
+
+  /**
+   * `held`: the devices the shard's engine held before the replay (part 0's, whatever their
+   * hash). The engine must be between beginReplay and endReplay.
+   */
+  constructor(
+    private readonly engine: ShardEngine,
+    readonly part = 0,
+    readonly parts = 1,
+    held: Iterable<string> = [],
+  ) {
+    for (const id of held) this.mine.set(id, part === 0);
+  }
+
+  /** True when this part applies the device's events. */
+  owns(deviceId: string): boolean {
+    let mine = this.mine.get(deviceId);
+    if (mine === undefined) {
+      mine = replayPartOf(deviceId, this.parts) === this.part;
+      this.mine.set(deviceId, mine);
+      if (this.part === 0) this.appeared.push(deviceId);
+    }
+    return mine;
+  }
+
+  /**
+   * Applies one logged record: the events of this part's devices, and (part 0) rule changes.
+   * Returns how many events the record held, all parts'.
+   */
+  record(payload: Uint8Array): number {
+    const rec = decodeRecord(payload, true);
+    switch (rec.type) {
+      case RecordType.EVENTS:
+        this.events(rec.batch);
+        return rec.batch.eventIds.length;
+      case RecordType.RULE_ADDED:
+        if (this.part === 0) this.engine.rules.add(rec.rule);
+        return 0;
+      case RecordType.RULE_REMOVED:
+        if (this.part === 0) this.engine.rules.remove(rec.id);
+        return 0;
+    }
+  }
+
+  /**
+   * Applies this part's events of a logged batch device by device: each device's events in their
+   * logged order, the devices in the order of their first event. Live ingest applies a batch in
+   * request order, which hops between devices at every event, and each hop writes another
+   * device's dozen columns (with millions of rows held, cache and TLB misses; a 10M-event replay
+   * spent 47% of its time in the engine's ingest and ring insert). Grouped, replay ran 5–7%
+   * faster on 1M events and 1–10% on 10M in alternating runs. The result is the same state: a
+   * device's rows, rollups and postings depend only on its own events and their order, and
+   * replay fires no alerts. (Only the numbers of newly interned tag sets can differ, and they
+   * never leave the shard.)
+   */
+  private events(batch: EventBatch): void {
+    const n = batch.eventIds.length;
+    const ids = batch.deviceIds;
+    const groupOf = this.groupOf;
+    groupOf.clear();
+    // Counting sort of event numbers by group (a device's number in order of first appearance).
+    const group = new Uint32Array(n);
+    const counts: number[] = [];
+    const mine: boolean[] = [];
+    let all = true;
+    for (let i = 0; i < n; i++) {
+      const d = ids[i]!;
+      let g = groupOf.get(d);
+      if (g === undefined) {
+        groupOf.set(d, (g = counts.length));
+        counts.push(0);
+        const m = this.owns(d);
+        mine.push(m);
+        all &&= m;
+      }
+      group[i] = g;
+      counts[g]!++;
+    }
+    const groups = counts.length;
+    if (all && (groups === 1 || groups === n)) {
+      applyEvents(this.engine, batch, undefined);
+      return;
+    }
+    const starts = new Uint32Array(groups);
+    let total = 0;
+    for (let g = 0; g < groups; g++) {
+      starts[g] = total;
+      if (mine[g]) total += counts[g]!;
+    }
+    if (total === 0) return;
+    const order = new Uint32Array(total);
+    for (let i = 0; i < n; i++) {
+      const g = group[i]!;
+      if (mine[g]) order[starts[g]!++] = i;
+    }
+    applyEvents(this.engine, batch, undefined, order);
+  }
+}

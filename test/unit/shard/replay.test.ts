@@ -1,0 +1,187 @@
+// Log replay on several threads: the devices split into parts, each part's engine handing its
+// devices over to the shard's. Whatever the split, the shard must answer exactly as the live
+// shard that wrote the log did.
+import { describe, expect, it } from 'vitest';
+import { BatchBuilder, type Reply } from '../../../src/shard/protocol.js';
+import { ReplayThread, type ReplayHelperFactory } from '../../../src/shard/replay-thread.js';
+import { replayPartOf } from '../../../src/shard/replay.js';
+import { Shard, type ShardOptions } from '../../../src/shard/shard.js';
+import { LocalReplayHelper } from '../../support/local-replay-helper.js';
+import { FakeDisk } from '../../property/durability-fake-io.js';
+
+const T0 = Date.UTC(2025, 0, 15, 10);
+const DEVICES = 12;
+const options: ShardOptions = {
+  index: 0,
+  limits: { ringCapacity: 15, rawRetentionMs: 365 * 86_400_000, rollupRetentionMs: 365 * 86_400_000 },
+  // Surveyed (rings sized before the replay) however short the log.
+  storage: { dir: '/data/shard-0', fsync: 'always', segmentBytesMax: 1 << 20, snapshotLogBytes: 1 << 30, snapshotIntervalMs: 0, surveyLogBytesMin: 0 },
+};
+const withThreads = (threads: number): ShardOptions => ({ ...options, replay: { threads, logBytesMin: 0 } });
+
+type IngestReply = Reply<{ statuses: Uint8Array }>;
+
+/** Batches that mix devices, with late events, evictions, repeated tags and shifting tag sets; devices from `firstDevice` on appear only here. */
+async function ingest(s: Shard, from: number, batches: number, devices: number): Promise<number> {
+  let n = from;
+  for (let k = 0; k < batches; k++) {
+    const b = new BatchBuilder();
+    for (let i = 0; i < 40; i++, n++) {
+      const device = `d${(n * 7) % devices}`;
+      const ts = T0 + n * 1000 - (n % 4 === 0 ? 30_000 : 0);
+      const tags = n % 3 === 0 ? [] : n % 11 === 0 ? ['room:1', 'room:1'] : [`room:${n % 2}`, `fw:${(n >> 3) % 3}`];
+      // mem: large values of both signs, whose sum over devices loses different low bits in another order.
+      b.add(i, device, `e${n}`, ts, n % 5 === 0 ? { cpu: n } : { cpu: n / 2, mem: ((n % 3) - 1) * 1e15 + n * 0.37 }, tags);
+    }
+    const reply = (await s.handle({ op: 'ingest', batch: b.finish() })) as IngestReply;
+    if (!reply.ok) throw new Error(reply.error.message);
+  }
+  return n;
+}
+
+function answers(s: Shard): unknown[] {
+  const out: unknown[] = [];
+  const ask = (task: Parameters<Shard['handle']>[0]) => {
+    const r = s.handle(task) as Reply<unknown>;
+    if (!r.ok) throw new Error(r.error.message);
+    out.push(r.value);
+  };
+  const all = { fromMs: -Infinity, toMs: Infinity };
+  for (let d = 0; d < DEVICES; d++) {
+    ask({ op: 'recent', deviceId: `d${d}`, ...all, limit: 100 });
+    ask({ op: 'aggregateJson', metric: 'cpu', deviceId: `d${d}`, ...all, intervalMs: 60_000, maxBuckets: 1000 });
+  }
+  // Sums over all devices: the same only if the devices are added in the same order.
+  ask({ op: 'aggregateJson', metric: 'mem', ...all, intervalMs: 60_000, maxBuckets: 1000 });
+  ask({ op: 'aggregateJson', metric: 'mem', ...all, intervalMs: 1000, maxBuckets: 100_000 });
+  ask({ op: 'searchJson', tags: ['room:1'], ...all, limit: 1000 });
+  ask({ op: 'searchJson', tags: ['room:0', 'fw:2'], ...all, limit: 1000 });
+  ask({ op: 'listRules' });
+  const stats = s.handle({ op: 'stats' }) as Reply<{ engine: Record<string, number> }>;
+  if (!stats.ok) throw new Error(stats.error.message);
+  const { devices, rawEvents, eventsStored, rawEvicted, rollupMinutesEvicted, postingsEntries, rollupMinutes } = stats.value.engine;
+  out.push({ devices, rawEvents, eventsStored, rawEvicted, rollupMinutesEvicted, postingsEntries, rollupMinutes });
+  return out;
+}
+
+/**
+ * A disk whose snapshot holds devices d0..d4 and whose log after it holds all twelve devices
+ * (the first five among them, and a rule change), and what the live shard answered before it stopped.
+ */
+async function written(): Promise<{ disk: FakeDisk; want: unknown[]; events: number }> {
+  const disk = new FakeDisk(11);
+  const first = new Shard(options, disk.boot());
+  first.open();
+  const before = await ingest(first, 0, 3, 5);
+  expect(await first.handle({ op: 'close' })).toEqual({ ok: true, value: true }); // snapshots
+  const live = new Shard(options, disk.boot());
+  live.open();
+  expect(await live.handle({ op: 'addRule', rule: { id: 4, device_id: 'd7', metric: 'cpu', op: '>', threshold: 9 } })).toEqual({ ok: true, value: true });
+  const after = await ingest(live, before, 6, DEVICES);
+  const want = answers(live);
+  disk.crash();
+  disk.reboot('none');
+  return { disk, want, events: after - before };
+}
+
+/** Every device's newest event sent again: each one must come back a duplicate. */
+async function resendNewest(s: Shard): Promise<number[]> {
+  const b = new BatchBuilder();
+  for (let d = 0; d < DEVICES; d++) {
+    const r = s.handle({ op: 'recent', deviceId: `d${d}`, fromMs: -Infinity, toMs: Infinity, limit: 1 }) as Reply<string>;
+    if (!r.ok) throw new Error(r.error.message);
+    const [e] = JSON.parse(r.value) as { event_id: string; timestamp: string; metrics: Record<string, number> }[];
+    b.add(d, `d${d}`, e!.event_id, Date.parse(e!.timestamp), e!.metrics, []);
+  }
+  const reply = (await s.handle({ op: 'ingest', batch: b.finish() })) as IngestReply;
+  if (!reply.ok) throw new Error(reply.error.message);
+  return [...reply.value.statuses];
+}
+
+const local = (made: LocalReplayHelper[]): ReplayHelperFactory => (limits, part, parts) => {
+  const h = new LocalReplayHelper(limits, part, parts);
+  made.push(h);
+  return h;
+};
+
+describe('log replay on several threads', () => {
+  it('splits the devices new to the engine into parts by a hash of their own', () => {
+    const seen = new Set<number>();
+    for (let d = 0; d < 64; d++) seen.add(replayPartOf(`device-${d}`, 3));
+    expect([...seen].sort()).toEqual([0, 1, 2]);
+    expect(replayPartOf('device-1', 1)).toBe(0);
+  });
+
+  it('answers as the live shard did, whatever the number of parts (helpers in this thread)', async () => {
+    const { disk, want, events } = await written();
+    for (const threads of [1, 2, 3, 4]) {
+      const helpers: LocalReplayHelper[] = [];
+      const replayed = new Shard(withThreads(threads), disk.boot(), () => {}, false, local(helpers));
+      const report = replayed.open();
+      expect(report.snapshotSeq).not.toBeNull();
+      expect(report.events).toBe(events);
+      expect(helpers.length).toBe(threads - 1);
+      for (const h of helpers) expect(h.records).toBeGreaterThan(0);
+      expect(answers(replayed)).toEqual(want);
+      // The adopted devices' id indexes came across: dedup still works on every device.
+      expect(await resendNewest(replayed)).toEqual(new Array(DEVICES).fill(1));
+    }
+  });
+
+  it('answers as the live shard did with a helper thread', async () => {
+    const { disk, want } = await written();
+    // The thread runs the compiled worker from dist/ (built by the global setup).
+    const entry = new URL('../../../dist/shard/replay-worker.js', import.meta.url);
+    let started = 0;
+    const thread: ReplayHelperFactory = (limits, part, parts) => {
+      started++;
+      return new ReplayThread(limits, part, parts, entry);
+    };
+    const replayed = new Shard(withThreads(2), disk.boot(), () => {}, false, thread);
+    replayed.open();
+    expect(started).toBe(1);
+    expect(answers(replayed)).toEqual(want);
+    expect(await resendNewest(replayed)).toEqual(new Array(DEVICES).fill(1));
+  });
+
+  it('replays a log shorter than logBytesMin on one thread', async () => {
+    const { disk, want } = await written();
+    const helpers: LocalReplayHelper[] = [];
+    const replayed = new Shard({ ...options, replay: { threads: 2, logBytesMin: 1 << 30 } }, disk.boot(), () => {}, false, local(helpers));
+    replayed.open();
+    expect(helpers.length).toBe(0);
+    expect(answers(replayed)).toEqual(want);
+  });
+
+  it('replays on one thread when a helper cannot be started, and says so', async () => {
+    const { disk, want } = await written();
+    const logged: string[] = [];
+    const failing: ReplayHelperFactory = () => {
+      throw new Error('no more threads');
+    };
+    const replayed = new Shard(withThreads(3), disk.boot(), (_level, msg) => logged.push(msg), false, failing);
+    replayed.open();
+    expect(answers(replayed)).toEqual(want);
+    expect(logged.some((m) => m.includes('could not start a replay helper') && m.includes('no more threads'))).toBe(true);
+  });
+
+  it('fails recovery with the helper\'s error when a helper fails, and stops the others', async () => {
+    const { disk } = await written();
+    const helpers: LocalReplayHelper[] = [];
+    let cancelled = 0;
+    const breaking: ReplayHelperFactory = (limits, part, parts) => {
+      const h = local(helpers)(limits, part, parts) as LocalReplayHelper;
+      h.cancel = () => void cancelled++;
+      if (part === 2) h.take = () => {
+        throw new Error('replay helper thread 2 failed: boom');
+      };
+      return h;
+    };
+    const replayed = new Shard(withThreads(3), disk.boot(), () => {}, false, breaking);
+    expect(() => replayed.open()).toThrow('replay helper thread 2 failed: boom');
+    expect(cancelled).toBe(2);
+    // Nothing was half-opened: writes are still refused.
+    const r = (await replayed.handle({ op: 'ingest', batch: new BatchBuilder().finish() })) as IngestReply;
+    expect(r.ok).toBe(false);
+  });
+});
