@@ -145,9 +145,15 @@ export class ShardStore {
    * segment for appends. `importState` gets the snapshot's state; `apply` each record's payload
    * and returns how many events it held. `survey`, if given, first sees every record that will be
    * applied (and nothing after), so the caller can size its state before the replay; only for a
-   * log of SURVEY_LOG_BYTES_MIN or more, since it reads the log twice.
+   * log of `surveyLogBytesMin` or more (by default the option's, else SURVEY_LOG_BYTES_MIN), since
+   * it reads the log twice.
    */
-  recover(importState: (state: SnapshotState) => void, apply: (payload: Buffer) => number, survey?: (payload: Buffer) => void): RecoveryReport {
+  recover(
+    importState: (state: SnapshotState) => void,
+    apply: (payload: Buffer) => number,
+    survey?: (payload: Buffer) => void,
+    surveyLogBytesMin = this.options.surveyLogBytesMin ?? SURVEY_LOG_BYTES_MIN,
+  ): RecoveryReport {
     const started = performance.now();
     const dir = this.options.dir;
     const report: RecoveryReport = { snapshotSeq: null, snapshotsSkipped: 0, segments: 0, records: 0, events: 0, torn: 0, corrupt: 0, seconds: 0 };
@@ -167,7 +173,7 @@ export class ShardStore {
     const segments = listSegments(this.io, dir).filter((s) => s > after);
     let lastSeq = Math.max(after, ...listSegments(this.io, dir), 0);
     const logBytes = segments.reduce((n, seq) => n + this.io.fileSize(pathIn(dir, segmentName(seq))), 0);
-    if (survey && logBytes >= (this.options.surveyLogBytesMin ?? SURVEY_LOG_BYTES_MIN)) {
+    if (survey && logBytes >= surveyLogBytesMin) {
       // The same scan as the replay below, so it stops where the replay will: at the end of each
       // segment's valid records, and for good at a damaged one.
       for (const seq of segments) {
