@@ -144,6 +144,26 @@ describe('log replay on several threads', () => {
     expect(await resendNewest(replayed)).toEqual(new Array(DEVICES).fill(1));
   });
 
+  it('a record longer than a shared block reaches the helper thread whole', async () => {
+    const disk = new FakeDisk(12);
+    const live = new Shard(options, disk.boot());
+    live.open();
+    // 16,000 events with long ids: a record of more than the 1 MiB of a block.
+    const big = new BatchBuilder();
+    for (let i = 0; i < 16_000; i++) big.add(i, `d${i % DEVICES}`, `big-${'x'.repeat(40)}-${i}`, T0 + i, { cpu: i, mem: i / 3 }, i % 2 ? ['room:1'] : []);
+    const packed = big.finish();
+    expect(packed.byteLength).toBeGreaterThan(1 << 20);
+    expect(((await live.handle({ op: 'ingest', batch: packed })) as IngestReply).ok).toBe(true);
+    await ingest(live, 0, 2, DEVICES);
+    const want = answers(live);
+    disk.crash();
+    disk.reboot('none');
+    const entry = new URL('../../../dist/shard/replay-worker.js', import.meta.url);
+    const replayed = new Shard(withThreads(2), disk.boot(), () => {}, false, (limits, part, parts) => new ReplayThread(limits, part, parts, entry));
+    expect(replayed.open().events).toBe(16_000 + 80);
+    expect(answers(replayed)).toEqual(want);
+  });
+
   it('replays a log shorter than logBytesMin on one thread', async () => {
     const { disk, want } = await written();
     const helpers: LocalReplayHelper[] = [];
