@@ -19,6 +19,8 @@ export interface ReplayHelper {
   take(): EngineHandover;
   /** Stops the helper (recovery failed, or it is not needed). */
   cancel(): void;
+  /** Seconds the shard's thread spent waiting for this helper (for the recovery log line). */
+  readonly waitedSeconds: number;
 }
 
 /** Starts the helper replaying part `part` of `parts`. */
@@ -77,6 +79,7 @@ export class ReplayThread implements ReplayHelper {
   /** The block being filled, and where its records end. */
   private block = 0;
   private ends: number[] = [];
+  private waitedMs = 0;
 
   /** `entry`: the compiled replay-worker module (tests running from src/ point at dist/). */
   constructor(
@@ -133,6 +136,10 @@ export class ReplayThread implements ReplayHelper {
     void this.worker.terminate();
   }
 
+  get waitedSeconds(): number {
+    return this.waitedMs / 1000;
+  }
+
   /** Hands the block being filled to the helper and moves on to the next. */
   private flush(): void {
     if (this.ends.length === 0) return;
@@ -149,6 +156,16 @@ export class ReplayThread implements ReplayHelper {
 
   /** Blocks until done() (checked after each wake of slot `slot`); throws when the helper failed or stalled. */
   private waitFor(done: () => boolean, slot: number): void {
+    if (done()) return;
+    const start = performance.now();
+    try {
+      this.waitUntil(done, slot);
+    } finally {
+      this.waitedMs += performance.now() - start;
+    }
+  }
+
+  private waitUntil(done: () => boolean, slot: number): void {
     let progress = Atomics.load(this.shared, PROGRESS);
     let since = performance.now();
     while (!done()) {

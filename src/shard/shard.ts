@@ -121,7 +121,8 @@ export class Shard {
       // Never expected: duplicates are refused before the log. The rows stay (they are in the rollups too).
       this.logger('error', `log replay found ${repeats} events whose event_id an older held event already has`, { shard: this.options.index });
     }
-    this.logger('info', 'shard recovered', { ...report, replayThreads: replay?.parts ?? 1 });
+    const waited = helpers.reduce((t, h) => t + h.waitedSeconds, 0);
+    this.logger('info', 'shard recovered', { ...report, replayThreads: replay?.parts ?? 1, ...(helpers.length > 0 ? { helperWaitSeconds: Number(waited.toFixed(3)) } : {}) });
     // A replacement thread's state is what the disk held: answers cached before it are not trusted.
     this.changed();
     return (this.opened = report);

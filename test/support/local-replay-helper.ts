@@ -38,4 +38,6 @@ export class LocalReplayHelper implements ReplayHelper {
   }
 
   cancel(): void {}
+
+  readonly waitedSeconds = 0;
 }
