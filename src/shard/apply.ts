@@ -6,9 +6,10 @@ import type { EventBatch } from './protocol.js';
 /**
  * Applies a batch's events to the engine in batch order, or only those listed in `order` (event
  * numbers) in that order; each applied event's status lands at its number. Fired alerts are
- * appended to `alerts` (none are evaluated without it).
+ * appended to `alerts` (none are evaluated without it), and with `alertAt` the number of the
+ * event that fired each one.
  */
-export function applyEvents(engine: ShardEngine, batch: EventBatch, alerts: FiredAlert[] | undefined, order?: Uint32Array): Uint8Array {
+export function applyEvents(engine: ShardEngine, batch: EventBatch, alerts: FiredAlert[] | undefined, order?: Uint32Array, alertAt?: number[]): Uint8Array {
   const n = batch.eventIds.length;
   const statuses = new Uint8Array(n);
   const { deviceIds, eventIds, ts, metricEnds, metricNames, metricValues, tagEnds, tags } = batch;
@@ -17,7 +18,58 @@ export function applyEvents(engine: ShardEngine, batch: EventBatch, alerts: Fire
     const i = order === undefined ? k : order[k]!;
     const m = i === 0 ? 0 : metricEnds[i - 1]!;
     const t = i === 0 ? 0 : tagEnds[i - 1]!;
+    const fired = alertAt === undefined ? 0 : alerts!.length;
     statuses[i] = engine.ingest(deviceIds[i]!, eventIds[i]!, ts[i]!, metricNames, metricValues, m, metricEnds[i]!, tags, t, tagEnds[i]!, alerts);
+    if (alertAt !== undefined) for (let a = fired; a < alerts!.length; a++) alertAt.push(i);
   }
   return statuses;
+}
+
+/**
+ * The numbers of a batch's events grouped by device: each device's events in batch order, the
+ * devices in the order of their first event; only the events of devices `keep` accepts.
+ * Undefined when that order is the batch's own (one device, or every event a device of its own,
+ * all kept). `groupOf` is scratch the caller keeps between batches.
+ *
+ * Applying a batch device by device is the same state as in batch order: a device's rows,
+ * rollups, postings and dedup window depend only on its own events and their order, and devices
+ * are still created in the order of their first event. It is faster: in batch order every event
+ * hops to another device and writes its dozen columns, each on pages of its own, and a few hundred
+ * devices' pages are more than the TLB holds (replay of 1M events ran 5–7% faster grouped).
+ */
+export function groupByDevice(deviceIds: readonly string[], groupOf: Map<string, number>, keep?: (deviceId: string) => boolean): Uint32Array | undefined {
+  const n = deviceIds.length;
+  groupOf.clear();
+  // Counting sort of event numbers by group (a device's number in order of first appearance).
+  const group = new Uint32Array(n);
+  const counts: number[] = [];
+  const kept: boolean[] = [];
+  let all = true;
+  for (let i = 0; i < n; i++) {
+    const d = deviceIds[i]!;
+    let g = groupOf.get(d);
+    if (g === undefined) {
+      groupOf.set(d, (g = counts.length));
+      counts.push(0);
+      const k = keep === undefined || keep(d);
+      kept.push(k);
+      all &&= k;
+    }
+    group[i] = g;
+    counts[g]!++;
+  }
+  const groups = counts.length;
+  if (all && (groups === 1 || groups === n)) return undefined;
+  const starts = new Uint32Array(groups);
+  let total = 0;
+  for (let g = 0; g < groups; g++) {
+    starts[g] = total;
+    if (kept[g]) total += counts[g]!;
+  }
+  const order = new Uint32Array(total);
+  for (let i = 0; i < n; i++) {
+    const g = group[i]!;
+    if (kept[g]) order[starts[g]!++] = i;
+  }
+  return order;
 }

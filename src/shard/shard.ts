@@ -15,7 +15,7 @@ import { encodeEvents, encodeRuleAdded, encodeRuleRemoved, packedEventsRecord, R
 import { SnapshotWriterThread } from '../storage/snapshot-writer.js';
 import type { SnapshotState } from '../storage/snapshots.js';
 import { ShardStore, type Logger, type StoreOptions } from '../storage/store.js';
-import { applyEvents } from './apply.js';
+import { applyEvents, groupByDevice } from './apply.js';
 import { countDevices, unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
 import { LogReplay, replayPartOf } from './replay.js';
 import type { ReplayHelper, ReplayHelperFactory } from './replay-thread.js';
@@ -184,11 +184,24 @@ export class Shard {
     return true;
   }
 
-  /** Applies a batch of events in order, collecting the alerts they fire (no log: see ingest). */
+  /**
+   * Applies a batch of events, collecting the alerts they fire (no log: see ingest): device by
+   * device (see groupByDevice), which ends in the state batch order gives; the alerts are put
+   * back in batch order.
+   */
   applyBatch(batch: EventBatch): IngestResult {
     const alerts: FiredAlert[] = [];
-    return { statuses: applyEvents(this.engine, batch, alerts), alerts };
+    const order = groupByDevice(batch.deviceIds, this.batchGroups);
+    if (order === undefined) return { statuses: applyEvents(this.engine, batch, alerts), alerts };
+    const alertAt: number[] = [];
+    const statuses = applyEvents(this.engine, batch, alerts, order, alertAt);
+    if (alerts.length < 2) return { statuses, alerts };
+    // Stable: one event's alerts keep their rule order.
+    const byEvent = alerts.map((_, k) => k).sort((a, b) => alertAt[a]! - alertAt[b]! || a - b);
+    return { statuses, alerts: byEvent.map((k) => alerts[k]!) };
   }
+
+  private readonly batchGroups = new Map<string, number>();
 
   handle(task: Task): Outcome<Reply<ResultOf[Task['op']]>> {
     try {
