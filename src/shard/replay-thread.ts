@@ -67,8 +67,10 @@ export const BLOCK_BYTES = 1 << 20;
 export const BLOCKS = 16;
 /** A helper that applies nothing for this long has failed (it takes milliseconds a message)... */
 const STALL_MS = 60_000;
-/** ...and one that has not started after this long never will. */
+/** ...and one that has not started after this long never will... */
 const START_MS = 10_000;
+/** ...and ending its replay (its id indexes, the handover) takes seconds at most. */
+const END_MS = 300_000;
 
 export class ReplayThread implements ReplayHelper {
   private readonly worker: Worker;
@@ -80,6 +82,8 @@ export class ReplayThread implements ReplayHelper {
   private block = 0;
   private ends: number[] = [];
   private waitedMs = 0;
+  /** Messages posted that PROGRESS counts. */
+  private sent = 0;
 
   /** `entry`: the compiled replay-worker module (tests running from src/ point at dist/). */
   constructor(
@@ -93,6 +97,9 @@ export class ReplayThread implements ReplayHelper {
     const workerData: ReplayWorkerData = { port: port2, shared: this.shared, blocks: this.blocks, limits, part, parts };
     this.worker = new Worker(entry, { workerData, transferList: [port2] });
     this.worker.unref();
+    // A helper that dies is noticed by its silence (this thread is blocked while it waits, so it
+    // gets no events): its 'error' event, delivered later, must not become an uncaught exception.
+    this.worker.on('error', () => {});
   }
 
   begin(held: readonly string[], reserve: readonly (readonly [string, number])[]): void {
@@ -103,6 +110,8 @@ export class ReplayThread implements ReplayHelper {
     const n = payload.length;
     if (n > BLOCK_BYTES) {
       this.flush();
+      // Back-pressure for records sent on their own: the helper has taken every earlier message.
+      this.waitFor(() => Atomics.load(this.shared, PROGRESS) >= this.sent, PROGRESS);
       this.post({ op: 'record', payload: new Uint8Array(payload) });
       return;
     }
@@ -126,13 +135,15 @@ export class ReplayThread implements ReplayHelper {
   }
 
   take(): EngineHandover {
-    this.waitFor(() => Atomics.load(this.shared, STATE) === ANSWERED, STATE);
+    // Ending a replay builds the id indexes of the helper's part and applies nothing meanwhile.
+    this.waitFor(() => Atomics.load(this.shared, STATE) === ANSWERED, STATE, END_MS);
     const answer = this.answer();
     if (!answer) throw new Error(`replay helper ${this.part} answered nothing`);
     return answer;
   }
 
   cancel(): void {
+    this.port.close();
     void this.worker.terminate();
   }
 
@@ -152,20 +163,22 @@ export class ReplayThread implements ReplayHelper {
   private post(m: ToHelper): void {
     if (m.op === 'record') this.port.postMessage(m, [m.payload.buffer as ArrayBuffer]);
     else this.port.postMessage(m);
+    // Every message but the last ('finish') counts in PROGRESS once the helper has taken it.
+    if (m.op !== 'finish') this.sent++;
   }
 
   /** Blocks until done() (checked after each wake of slot `slot`); throws when the helper failed or stalled. */
-  private waitFor(done: () => boolean, slot: number): void {
+  private waitFor(done: () => boolean, slot: number, stallMs = STALL_MS): void {
     if (done()) return;
     const start = performance.now();
     try {
-      this.waitUntil(done, slot);
+      this.waitUntil(done, slot, stallMs);
     } finally {
       this.waitedMs += performance.now() - start;
     }
   }
 
-  private waitUntil(done: () => boolean, slot: number): void {
+  private waitUntil(done: () => boolean, slot: number, stallMs: number): void {
     let progress = Atomics.load(this.shared, PROGRESS);
     let since = performance.now();
     while (!done()) {
@@ -178,9 +191,9 @@ export class ReplayThread implements ReplayHelper {
       if (p !== progress) {
         progress = p;
         since = now;
-      } else if (now - since > (state === STARTING ? START_MS : STALL_MS)) {
+      } else if (now - since > (state === STARTING ? START_MS : stallMs)) {
         this.cancel();
-        const what = state === STARTING ? `did not start within ${START_MS / 1000} s` : `applied nothing for ${STALL_MS / 1000} s`;
+        const what = state === STARTING ? `did not start within ${START_MS / 1000} s` : `made no progress for ${stallMs / 1000} s`;
         throw new Error(`replay helper thread ${this.part} ${what}; REPLAY_THREADS=1 replays on the shard's thread alone`);
       }
     }

@@ -55,5 +55,10 @@ port.on('message', (m: ToHelper) => {
     answer({ ok: false, error: String((e as Error)?.stack ?? e) });
   }
 });
+// The shard's thread waits blocked, so it sees no 'error' event: anything thrown outside the
+// handler above is answered as an error too.
+process.on('uncaughtException', (e) => {
+  if (Atomics.load(shared, STATE) !== ANSWERED) answer({ ok: false, error: String((e as Error)?.stack ?? e) });
+});
 Atomics.store(shared, STATE, READY);
 Atomics.notify(shared, STATE);

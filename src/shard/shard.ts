@@ -80,7 +80,7 @@ export class Shard {
     const engine = this.engine;
     const started = performance.now();
     // Started before the snapshot is read, so their start overlaps it.
-    const helpers = this.startReplayHelpers(store.segmentBytes());
+    const helpers = this.startReplayHelpers(store.replayBytes());
     let replay: LogReplay | undefined;
     // Events per device in the log to replay, so each ring is sized once instead of doubling.
     const counts = new Map<string, number>();
@@ -95,22 +95,27 @@ export class Shard {
           if (helpers.length > 0 && payload[0] === RecordType.EVENTS) for (const h of helpers) h.send(payload);
           return events;
         },
-        (payload) => {
-          if (payload[0] === RecordType.EVENTS) countDevices(payload.subarray(1), counts);
+        {
+          survey: (payload) => {
+            if (payload[0] === RecordType.EVENTS) countDevices(payload.subarray(1), counts);
+          },
+          // Replaying on several threads, whose rings would all grow at once, always pays for the survey.
+          surveyLogBytesMin: helpers.length > 0 ? 0 : undefined,
+          // Before the log opens for appends: a helper that fails leaves the store closed.
+          finish: () => {
+            if (replay !== undefined) for (const h of helpers) h.end();
+            repeats = engine.endReplay();
+            if (replay !== undefined && helpers.length > 0) {
+              for (const h of helpers) {
+                const handover = h.take();
+                repeats += handover.repeats;
+                engine.adopt(handover);
+              }
+              engine.moveToEnd(replay.appeared);
+            }
+          },
         },
-        // Replaying on several threads, whose rings would all grow at once, always pays for the survey.
-        helpers.length > 0 ? 0 : undefined,
       );
-      if (replay !== undefined) for (const h of helpers) h.end();
-      repeats = engine.endReplay();
-      if (replay !== undefined && helpers.length > 0) {
-        for (const h of helpers) {
-          const handover = h.take();
-          repeats += handover.repeats;
-          engine.adopt(handover);
-        }
-        engine.moveToEnd(replay.appeared);
-      }
       // The whole recovery: the store's replay, then the id indexes and the helpers' devices.
       report.seconds = (performance.now() - started) / 1000;
     } finally {

@@ -72,6 +72,12 @@ export interface RecoveryReport {
   seconds: number;
 }
 
+export interface RecoverOptions {
+  survey?: (payload: Buffer) => void;
+  surveyLogBytesMin?: number;
+  finish?: () => void;
+}
+
 export type Logger = (level: 'info' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
 /** Writes a snapshot elsewhere (another thread); resolves to its size in bytes. */
@@ -100,6 +106,8 @@ export class ShardStore {
   private dirty = false;
   private failed: StorageFailedError | undefined;
   private bytesSinceSnapshot = 0;
+  /** recover() ran to the end: the log is open for appends. */
+  private recovered = false;
   private lastSnapshotMs = Date.now();
   private readonly timers: NodeJS.Timeout[] = [];
   private snapshotInFlight: Promise<void> | undefined;
@@ -134,25 +142,31 @@ export class ShardStore {
     return this.failed;
   }
 
-  /** Bytes in the log's segments: at most what a recovery replays (the newest snapshot may cover some). */
-  segmentBytes(): number {
+  /** Bytes of log a recovery will replay: the segments after the newest snapshot (more if that one turns out damaged). */
+  replayBytes(): number {
     const dir = this.options.dir;
-    return listSegments(this.io, dir).reduce((n, seq) => n + this.io.fileSize(pathIn(dir, segmentName(seq))), 0);
+    const after = listSnapshots(this.io, dir)[0] ?? 0;
+    return listSegments(this.io, dir)
+      .filter((seq) => seq > after)
+      .reduce((n, seq) => n + this.io.fileSize(pathIn(dir, segmentName(seq))), 0);
   }
 
   /**
    * Loads the newest snapshot that checks out and replays the log after it, then opens a fresh
    * segment for appends. `importState` gets the snapshot's state; `apply` each record's payload
-   * and returns how many events it held. `survey`, if given, first sees every record that will be
-   * applied (and nothing after), so the caller can size its state before the replay; only for a
-   * log of `surveyLogBytesMin` or more (by default the option's, else SURVEY_LOG_BYTES_MIN), since
-   * it reads the log twice.
+   * and returns how many events it held. Options:
+   * - `survey` first sees every record that will be applied (and nothing after), so the caller
+   *   can size its state before the replay; only for a log of `surveyLogBytesMin` or more (by
+   *   default the store option's, else SURVEY_LOG_BYTES_MIN), since it reads the log twice;
+   * - `finish` runs after the last record is applied and before the log is opened for appends
+   *   (what completes the caller's state: other threads' parts). If it throws, recovery fails
+   *   with the store still closed, so nothing can be appended or snapshotted from a state that
+   *   is not whole.
    */
   recover(
     importState: (state: SnapshotState) => void,
     apply: (payload: Buffer) => number,
-    survey?: (payload: Buffer) => void,
-    surveyLogBytesMin = this.options.surveyLogBytesMin ?? SURVEY_LOG_BYTES_MIN,
+    { survey, surveyLogBytesMin = this.options.surveyLogBytesMin ?? SURVEY_LOG_BYTES_MIN, finish }: RecoverOptions = {},
   ): RecoveryReport {
     const started = performance.now();
     const dir = this.options.dir;
@@ -237,6 +251,8 @@ export class ShardStore {
     }
     lastSeq = Math.max(lastSeq, ...segments);
     if (report.torn + report.corrupt > 0) this.io.fsyncDir(dir); // the copies and renames above
+    finish?.();
+    this.recovered = true;
     this.log.start(lastSeq);
     report.seconds = (performance.now() - started) / 1000;
     this.counters.tornRecords += report.torn;
@@ -429,6 +445,9 @@ export class ShardStore {
 
   /** Waits for a snapshot being written, then flushes, syncs, snapshots (if anything changed) and closes. */
   async close(): Promise<void> {
+    // A recovery that failed opened nothing: there is nothing to flush, and a snapshot of a
+    // state that is not whole must never be written.
+    if (!this.recovered) return;
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
     if (this.snapshotInFlight) await this.snapshotInFlight;

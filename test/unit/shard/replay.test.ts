@@ -59,8 +59,8 @@ function answers(s: Shard): unknown[] {
   ask({ op: 'listRules' });
   const stats = s.handle({ op: 'stats' }) as Reply<{ engine: Record<string, number> }>;
   if (!stats.ok) throw new Error(stats.error.message);
-  const { devices, rawEvents, eventsStored, rawEvicted, rollupMinutesEvicted, postingsEntries, rollupMinutes } = stats.value.engine;
-  out.push({ devices, rawEvents, eventsStored, rawEvicted, rollupMinutesEvicted, postingsEntries, rollupMinutes });
+  const { devices, rawEvents, eventsStored, rawEvicted, rollupMinutesEvicted, postingsLists, postingsEntries, rollupSeries, rollupMinutes, tagSets } = stats.value.engine;
+  out.push({ devices, rawEvents, eventsStored, rawEvicted, rollupMinutesEvicted, postingsLists, postingsEntries, rollupSeries, rollupMinutes, tagSets });
   return out;
 }
 
@@ -68,13 +68,13 @@ function answers(s: Shard): unknown[] {
  * A disk whose snapshot holds devices d0..d4 and whose log after it holds all twelve devices
  * (the first five among them, and a rule change), and what the live shard answered before it stopped.
  */
-async function written(): Promise<{ disk: FakeDisk; want: unknown[]; events: number }> {
+async function written(opts: ShardOptions = options): Promise<{ disk: FakeDisk; want: unknown[]; events: number }> {
   const disk = new FakeDisk(11);
-  const first = new Shard(options, disk.boot());
+  const first = new Shard(opts, disk.boot());
   first.open();
   const before = await ingest(first, 0, 3, 5);
   expect(await first.handle({ op: 'close' })).toEqual({ ok: true, value: true }); // snapshots
-  const live = new Shard(options, disk.boot());
+  const live = new Shard(opts, disk.boot());
   live.open();
   expect(await live.handle({ op: 'addRule', rule: { id: 4, device_id: 'd7', metric: 'cpu', op: '>', threshold: 9 } })).toEqual({ ok: true, value: true });
   const after = await ingest(live, before, 6, DEVICES);
@@ -128,6 +128,18 @@ describe('log replay on several threads', () => {
     }
   });
 
+  it('answers as the live shard did when retention drops raw events and rollup minutes as it goes', async () => {
+    const short: ShardOptions = { ...options, limits: { ringCapacity: 15, rawRetentionMs: 2 * 60_000, rollupRetentionMs: 3 * 60_000 } };
+    const { disk, want } = await written(short);
+    const evicted = want.at(-1) as { rawEvicted: number; rollupMinutesEvicted: number };
+    expect(evicted.rollupMinutesEvicted).toBeGreaterThan(0);
+    for (const threads of [1, 3]) {
+      const replayed = new Shard({ ...short, replay: { threads, logBytesMin: 0 } }, disk.boot(), () => {}, false, local([]));
+      replayed.open();
+      expect(answers(replayed)).toEqual(want);
+    }
+  });
+
   it('answers as the live shard did with a helper thread', async () => {
     const { disk, want } = await written();
     // The thread runs the compiled worker from dist/ (built by the global setup).
@@ -164,13 +176,32 @@ describe('log replay on several threads', () => {
     expect(answers(replayed)).toEqual(want);
   });
 
-  it('replays a log shorter than logBytesMin on one thread', async () => {
+  it('a helper thread that fails stops recovery with its error, and nothing is left half-open', async () => {
     const { disk, want } = await written();
-    const helpers: LocalReplayHelper[] = [];
-    const replayed = new Shard({ ...options, replay: { threads: 2, logBytesMin: 1 << 30 } }, disk.boot(), () => {}, false, local(helpers));
-    replayed.open();
-    expect(helpers.length).toBe(0);
-    expect(answers(replayed)).toEqual(want);
+    const entry = new URL('../../support/failing-replay-worker.mjs', import.meta.url);
+    const replayed = new Shard(withThreads(2), disk.boot(), () => {}, false, (limits, part, parts) => new ReplayThread(limits, part, parts, entry));
+    expect(() => replayed.open()).toThrow('replay helper 1 failed: Error: the helper could not apply a record');
+    expect(await replayed.handle({ op: 'close' })).toEqual({ ok: true, value: true });
+    const again = new Shard(options, disk.boot());
+    again.open();
+    expect(answers(again)).toEqual(want);
+  });
+
+  it('replays a log shorter than logBytesMin on one thread, counting only what the newest snapshot does not cover', async () => {
+    const { disk, want } = await written();
+    const tail = new Shard(options, disk.boot()).store!.replayBytes();
+    const logged = disk.boot().list('/data/shard-0').filter((n) => n.endsWith('.log')).reduce((b, n) => b + disk.boot().fileSize(`/data/shard-0/${n}`), 0);
+    expect(tail).toBeGreaterThan(0);
+    expect(tail).toBeLessThan(logged); // the snapshot covers the first shard's segment
+    for (const [min, threads] of [[tail + 1, 1], [tail, 2]] as const) {
+      const helpers: LocalReplayHelper[] = [];
+      const replayed = new Shard({ ...options, replay: { threads: 2, logBytesMin: min } }, disk.boot(), () => {}, false, local(helpers));
+      replayed.open();
+      expect(helpers.length).toBe(threads - 1);
+      expect(answers(replayed)).toEqual(want);
+      disk.crash();
+      disk.reboot('none');
+    }
   });
 
   it('replays on one thread when a helper cannot be started, and says so', async () => {
@@ -186,7 +217,7 @@ describe('log replay on several threads', () => {
   });
 
   it('fails recovery with the helper\'s error when a helper fails, and stops the others', async () => {
-    const { disk } = await written();
+    const { disk, want } = await written();
     const helpers: LocalReplayHelper[] = [];
     let cancelled = 0;
     const breaking: ReplayHelperFactory = (limits, part, parts) => {
@@ -200,8 +231,13 @@ describe('log replay on several threads', () => {
     const replayed = new Shard(withThreads(3), disk.boot(), () => {}, false, breaking);
     expect(() => replayed.open()).toThrow('replay helper thread 2 failed: boom');
     expect(cancelled).toBe(2);
-    // Nothing was half-opened: writes are still refused.
+    // Nothing was half-opened: writes are refused, and closing writes no snapshot of the part
+    // that had been replayed (a later start would take it for the whole).
     const r = (await replayed.handle({ op: 'ingest', batch: new BatchBuilder().finish() })) as IngestReply;
     expect(r.ok).toBe(false);
+    expect(await replayed.handle({ op: 'close' })).toEqual({ ok: true, value: true });
+    const again = new Shard(options, disk.boot());
+    again.open();
+    expect(answers(again)).toEqual(want);
   });
 });

@@ -92,9 +92,11 @@ class Toy {
         this.state.push(r);
         return 1;
       },
-      (payload) => {
-        expect(this.applied).toEqual([]); // the survey comes first
-        this.surveyed.push(payload.toString());
+      {
+        survey: (payload) => {
+          expect(this.applied).toEqual([]); // the survey comes first
+          this.surveyed.push(payload.toString());
+        },
       },
     );
     return this;
