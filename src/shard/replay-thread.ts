@@ -7,6 +7,9 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { transferables } from '../codec/transfer.js';
 import type { EngineHandover, EngineLimits } from '../engine/engine.js';
 
+/** A replay helper failed (its error, a thread that died or never started): the replay can start over without helpers. */
+export class ReplayHelperError extends Error {}
+
 /** The shard thread's side of a helper (a thread, or in tests an engine in the same thread). */
 export interface ReplayHelper {
   /** Before the first record: the devices part 0 keeps, and the events the log holds for each of the helper's devices. */
@@ -138,7 +141,7 @@ export class ReplayThread implements ReplayHelper {
     // Ending a replay builds the id indexes of the helper's part and applies nothing meanwhile.
     this.waitFor(() => Atomics.load(this.shared, STATE) === ANSWERED, STATE, END_MS);
     const answer = this.answer();
-    if (!answer) throw new Error(`replay helper ${this.part} answered nothing`);
+    if (!answer) throw new ReplayHelperError(`replay helper ${this.part} answered nothing`);
     return answer;
   }
 
@@ -194,7 +197,7 @@ export class ReplayThread implements ReplayHelper {
       } else if (now - since > (state === STARTING ? START_MS : stallMs)) {
         this.cancel();
         const what = state === STARTING ? `did not start within ${START_MS / 1000} s` : `made no progress for ${stallMs / 1000} s`;
-        throw new Error(`replay helper thread ${this.part} ${what}; REPLAY_THREADS=1 replays on the shard's thread alone`);
+        throw new ReplayHelperError(`replay helper thread ${this.part} ${what}`);
       }
     }
   }
@@ -204,7 +207,7 @@ export class ReplayThread implements ReplayHelper {
     const got = receiveMessageOnPort(this.port)?.message as FromHelper | undefined;
     if (got === undefined) return undefined;
     this.port.close();
-    if (!got.ok) throw new Error(`replay helper ${this.part} failed: ${got.error}`);
+    if (!got.ok) throw new ReplayHelperError(`replay helper ${this.part} failed: ${got.error}`);
     return got.handover;
   }
 }

@@ -18,7 +18,7 @@ import { ShardStore, type Logger, type StoreOptions } from '../storage/store.js'
 import { applyEvents, groupByDevice } from './apply.js';
 import { countDevices, unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
 import { LogReplay, replayPartOf } from './replay.js';
-import type { ReplayHelper, ReplayHelperFactory } from './replay-thread.js';
+import { ReplayHelperError, type ReplayHelper, type ReplayHelperFactory } from './replay-thread.js';
 
 /** The shard's store settings; `dir` is this shard's own directory. */
 export type ShardStorageOptions = StoreOptions;
@@ -47,7 +47,7 @@ export interface ShardOptions {
 type Outcome<T> = T | Promise<T>;
 
 export class Shard {
-  readonly engine: ShardEngine;
+  private _engine: ShardEngine;
   readonly store: ShardStore | undefined;
   private opened: ResultOf['open'] | undefined;
   private readonly snapshotWriter: SnapshotWriterThread | undefined;
@@ -63,12 +63,17 @@ export class Shard {
     backgroundSnapshots = false,
     private readonly replayHelpers?: ReplayHelperFactory,
   ) {
-    this.engine = new ShardEngine(options.limits);
+    this._engine = new ShardEngine(options.limits);
     if (backgroundSnapshots && options.storage) this.snapshotWriter = new SnapshotWriterThread();
     const writer = this.snapshotWriter;
     this.store = options.storage
       ? new ShardStore(options.storage, io, () => this.snapshotState(), logger, writer ? (dir, seq, state) => writer.write(dir, seq, state) : undefined)
       : undefined;
+  }
+
+  /** The shard's state (a recovery that had to start over replaced it). */
+  get engine(): ShardEngine {
+    return this._engine;
   }
 
   /** Recovers from the store (snapshot, then log replay). Must run before any other task. */
@@ -77,60 +82,75 @@ export class Shard {
     if (this.opened) return this.opened;
     const store = this.store;
     if (!store) return (this.opened = { snapshotSeq: null, snapshotsSkipped: 0, segments: 0, records: 0, events: 0, torn: 0, corrupt: 0, seconds: 0 });
-    const engine = this.engine;
     const started = performance.now();
     // Started before the snapshot is read, so their start overlaps it.
     const helpers = this.startReplayHelpers(store.replayBytes());
-    let replay: LogReplay | undefined;
-    // Events per device in the log to replay, so each ring is sized once instead of doubling.
-    const counts = new Map<string, number>();
-    let report: ResultOf['open'];
-    let repeats = 0;
+    let outcome: ReturnType<Shard['recover']>;
     try {
-      report = store.recover(
-        (state) => this.importSnapshot(state),
-        (payload) => {
-          replay ??= this.beginReplay(counts, helpers);
-          const events = replay.record(payload);
-          if (helpers.length > 0 && payload[0] === RecordType.EVENTS) for (const h of helpers) h.send(payload);
-          return events;
-        },
-        {
-          survey: (payload) => {
-            if (payload[0] === RecordType.EVENTS) countDevices(payload.subarray(1), counts);
-          },
-          // Replaying on several threads, whose rings would all grow at once, always pays for the survey.
-          surveyLogBytesMin: helpers.length > 0 ? 0 : undefined,
-          // Before the log opens for appends: a helper that fails leaves the store closed.
-          finish: () => {
-            if (replay !== undefined) for (const h of helpers) h.end();
-            repeats = engine.endReplay();
-            if (replay !== undefined && helpers.length > 0) {
-              for (const h of helpers) {
-                const handover = h.take();
-                repeats += handover.repeats;
-                engine.adopt(handover);
-              }
-              engine.moveToEnd(replay.appeared);
-            }
-          },
-        },
-      );
-      // The whole recovery: the store's replay, then the id indexes and the helpers' devices.
-      report.seconds = (performance.now() - started) / 1000;
+      outcome = this.recover(store, helpers);
+    } catch (e) {
+      if (!(e instanceof ReplayHelperError)) throw e;
+      // Nothing was written (the log opens only after the helpers' parts are in): start over on
+      // this thread alone rather than fail start-up, possibly again at every restart.
+      this.logger('error', `${e.message}; replaying again on the shard's thread alone`, { shard: this.options.index });
+      for (const h of helpers) h.cancel();
+      this._engine = new ShardEngine(this.options.limits);
+      outcome = this.recover(store, []);
     } finally {
       // Done with (a helper that answered ends by itself), or never needed, or recovery failed.
       for (const h of helpers) h.cancel();
     }
+    const { report, repeats, threads } = outcome;
+    // The whole recovery: the store's replay, then the id indexes and the helpers' devices.
+    report.seconds = (performance.now() - started) / 1000;
     if (repeats > 0) {
       // Never expected: duplicates are refused before the log. The rows stay (they are in the rollups too).
       this.logger('error', `log replay found ${repeats} events whose event_id an older held event already has`, { shard: this.options.index });
     }
     const waited = helpers.reduce((t, h) => t + h.waitedSeconds, 0);
-    this.logger('info', 'shard recovered', { ...report, replayThreads: replay?.parts ?? 1, ...(helpers.length > 0 ? { helperWaitSeconds: Number(waited.toFixed(3)) } : {}) });
+    this.logger('info', 'shard recovered', { ...report, replayThreads: threads, ...(threads > 1 ? { helperWaitSeconds: Number(waited.toFixed(3)) } : {}) });
     // A replacement thread's state is what the disk held: answers cached before it are not trusted.
     this.changed();
     return (this.opened = report);
+  }
+
+  /** One recovery of the engine from the store, its devices split with `helpers`. */
+  private recover(store: ShardStore, helpers: ReplayHelper[]): { report: ResultOf['open']; repeats: number; threads: number } {
+    const engine = this.engine;
+    let replay: LogReplay | undefined;
+    // Events per device in the log to replay, so each ring is sized once instead of doubling.
+    const counts = new Map<string, number>();
+    let repeats = 0;
+    const report = store.recover(
+      (state) => this.importSnapshot(state),
+      (payload) => {
+        replay ??= this.beginReplay(counts, helpers);
+        const events = replay.record(payload);
+        if (helpers.length > 0 && payload[0] === RecordType.EVENTS) for (const h of helpers) h.send(payload);
+        return events;
+      },
+      {
+        survey: (payload) => {
+          if (payload[0] === RecordType.EVENTS) countDevices(payload.subarray(1), counts);
+        },
+        // Replaying on several threads, whose rings would all grow at once, always pays for the survey.
+        surveyLogBytesMin: helpers.length > 0 ? 0 : undefined,
+        // Before the log opens for appends: a helper that fails leaves the store closed.
+        finish: () => {
+          if (replay !== undefined) for (const h of helpers) h.end();
+          repeats = engine.endReplay();
+          if (replay !== undefined && helpers.length > 0) {
+            for (const h of helpers) {
+              const handover = h.take();
+              repeats += handover.repeats;
+              engine.adopt(handover);
+            }
+            engine.moveToEnd(replay.appeared);
+          }
+        },
+      },
+    );
+    return { report, repeats, threads: replay?.parts ?? 1 };
   }
 
   /** Helper threads for a replay of up to `logBytes` (none when one thread is configured, or the log is short). */

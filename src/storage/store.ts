@@ -171,6 +171,8 @@ export class ShardStore {
     const started = performance.now();
     const dir = this.options.dir;
     const report: RecoveryReport = { snapshotSeq: null, snapshotsSkipped: 0, segments: 0, records: 0, events: 0, torn: 0, corrupt: 0, seconds: 0 };
+    // A recovery that failed may be run again (replay helpers that failed): count afresh.
+    this.bytesSinceSnapshot = 0;
     // A snapshot a crash interrupted before its rename: never complete, never read; clear it away.
     for (const name of this.io.list(dir)) if (name.endsWith('.snap.tmp')) this.io.remove(pathIn(dir, name));
     for (const seq of listSnapshots(this.io, dir)) {
