@@ -198,12 +198,7 @@ export class ShardEngine {
     tTo: number,
     alerts: FiredAlert[] | undefined,
   ): IngestStatus {
-    let d = this.devices.get(deviceId);
-    if (d === undefined) {
-      d = new Device(deviceId, this.limits.ringCapacity);
-      if (this.replaying) d.ring.suspendIdIndex();
-      this.devices.set(deviceId, d);
-    }
+    const d = this.devices.get(deviceId) ?? this.newDevice(deviceId);
     if (!this.replaying && d.ring.hasId(eventId)) {
       this.eventsDuplicate++;
       return DUPLICATE;
@@ -282,13 +277,16 @@ export class ShardEngine {
    */
   reserve(deviceId: string, events: number): void {
     if (!this.replaying) throw new Error('ShardEngine.reserve: only during a replay');
-    let d = this.devices.get(deviceId);
-    if (d === undefined) {
-      d = new Device(deviceId, this.limits.ringCapacity);
-      d.ring.suspendIdIndex();
-      this.devices.set(deviceId, d);
-    }
+    const d = this.devices.get(deviceId) ?? this.newDevice(deviceId);
     d.ring.reserve(d.ring.length + events);
+  }
+
+  /** A device's first event (or replay's sizing of it): its ring, indexing its ids unless a replay runs. */
+  private newDevice(deviceId: string): Device {
+    const d = new Device(deviceId, this.limits.ringCapacity);
+    if (this.replaying) d.ring.suspendIdIndex();
+    this.devices.set(deviceId, d);
+    return d;
   }
 
   /**

@@ -189,13 +189,7 @@ export class DeviceRing {
     ring.idCharsLive = p.idCharsLive;
     ring.idStart = p.idStart;
     ring.idLen = p.idLen;
-    for (let c = 0; c < p.cols.length; c++) {
-      const name = p.names[c]!;
-      ring.names.push(name);
-      ring.keysJson.push(JSON.stringify(name) + ':');
-      ring.cols.push(p.cols[c]!);
-      ring.index.set(name, c);
-    }
+    for (let c = 0; c < p.cols.length; c++) ring.addColumn(p.names[c]!, p.cols[c]!);
     ring.head = p.head;
     ring.length = p.length;
     ring.idIndex = p.idIndex;
@@ -572,6 +566,11 @@ export class DeviceRing {
     const col = new Float64Array(rows);
     if (values) col.set(values);
     col.fill(NaN, values ? values.length : 0);
+    return this.addColumn(name, col);
+  }
+
+  /** Registers a metric's column (as long as the allocation); returns its number. */
+  private addColumn(name: string, col: Float64Array): number {
     this.names.push(name);
     this.keysJson.push(JSON.stringify(name) + ':');
     this.cols.push(col);

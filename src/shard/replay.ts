@@ -2,7 +2,7 @@
 // devices may be split into parts, each replayed by a thread of its own from the same records
 // (replay-thread.ts); part 0 is the shard's own thread, which also applies rule changes and
 // keeps every device the engine held before the replay (from a snapshot).
-import type { ShardEngine } from '../engine/engine.js';
+import { ShardEngine, type EngineHandover, type EngineLimits } from '../engine/engine.js';
 import { hashId } from '../engine/ring.js';
 import { decodeRecord, RecordType } from '../storage/records.js';
 import { applyEvents, groupByDevice } from './apply.js';
@@ -69,4 +69,39 @@ export class LogReplay {
   }
 
   private readonly ownsDevice = (deviceId: string): boolean => this.owns(deviceId);
+}
+
+/**
+ * A helper's part of a replay: an engine of its own that applies the events of part `part` of
+ * `parts` from the records it is given, then hands its devices over (replay-worker.ts runs one on
+ * a thread of its own).
+ */
+export class ReplayPart {
+  private readonly engine: ShardEngine;
+  private replay: LogReplay;
+
+  constructor(
+    limits: EngineLimits,
+    private readonly part: number,
+    private readonly parts: number,
+  ) {
+    this.engine = new ShardEngine(limits);
+    this.engine.beginReplay();
+    this.replay = new LogReplay(this.engine, part, parts);
+  }
+
+  /** Before the first record: the devices part 0 keeps, and the events the log holds for each of this part's. */
+  begin(held: readonly string[], reserve: readonly (readonly [string, number])[]): void {
+    this.replay = new LogReplay(this.engine, this.part, this.parts, held);
+    for (const [id, events] of reserve) this.engine.reserve(id, events);
+  }
+
+  record(payload: Uint8Array): void {
+    this.replay.record(payload);
+  }
+
+  /** Ends the replay (the id indexes of this part's devices) and gives the devices up. */
+  handOver(): EngineHandover {
+    return this.engine.handOver();
+  }
 }

@@ -43,7 +43,6 @@ export interface ShardOptions {
   replay?: { threads: number; logBytesMin: number };
 }
 
-
 type Outcome<T> = T | Promise<T>;
 
 export class Shard {
@@ -85,20 +84,21 @@ export class Shard {
     const started = performance.now();
     // Started before the snapshot is read, so their start overlaps it.
     const helpers = this.startReplayHelpers(store.replayBytes());
-    let outcome: ReturnType<Shard['recover']>;
+    let outcome: ReturnType<Shard['recover']> | undefined;
     try {
       outcome = this.recover(store, helpers);
     } catch (e) {
       if (!(e instanceof ReplayHelperError)) throw e;
-      // Nothing was written (the log opens only after the helpers' parts are in): start over on
-      // this thread alone rather than fail start-up, possibly again at every restart.
       this.logger('error', `${e.message}; replaying again on the shard's thread alone`, { shard: this.options.index });
+    } finally {
+      // Done with (a helper that answered ends by itself), never needed, or failed.
       for (const h of helpers) h.cancel();
+    }
+    if (outcome === undefined) {
+      // A helper failed. Nothing was written (the log opens only after the helpers' parts are
+      // in): start over on this thread alone rather than fail start-up, possibly at every restart.
       this._engine = new ShardEngine(this.options.limits);
       outcome = this.recover(store, []);
-    } finally {
-      // Done with (a helper that answered ends by itself), or never needed, or recovery failed.
-      for (const h of helpers) h.cancel();
     }
     const { report, repeats, threads } = outcome;
     // The whole recovery: the store's replay, then the id indexes and the helpers' devices.

@@ -146,9 +146,11 @@ export class ShardStore {
   replayBytes(): number {
     const dir = this.options.dir;
     const after = listSnapshots(this.io, dir)[0] ?? 0;
-    return listSegments(this.io, dir)
-      .filter((seq) => seq > after)
-      .reduce((n, seq) => n + this.io.fileSize(pathIn(dir, segmentName(seq))), 0);
+    return this.bytesOf(listSegments(this.io, dir).filter((seq) => seq > after));
+  }
+
+  private bytesOf(segments: readonly number[]): number {
+    return segments.reduce((n, seq) => n + this.io.fileSize(pathIn(this.options.dir, segmentName(seq))), 0);
   }
 
   /**
@@ -188,8 +190,7 @@ export class ShardStore {
     const after = report.snapshotSeq ?? 0;
     const segments = listSegments(this.io, dir).filter((s) => s > after);
     let lastSeq = Math.max(after, ...listSegments(this.io, dir), 0);
-    const logBytes = segments.reduce((n, seq) => n + this.io.fileSize(pathIn(dir, segmentName(seq))), 0);
-    if (survey && logBytes >= surveyLogBytesMin) {
+    if (survey && this.bytesOf(segments) >= surveyLogBytesMin) {
       // The same scan as the replay below, so it stops where the replay will: at the end of each
       // segment's valid records, and for good at a damaged one.
       for (const seq of segments) {

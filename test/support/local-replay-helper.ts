@@ -1,27 +1,20 @@
-// A replay helper in the test's own thread: the same engine work as a helper thread, its handover
-// moved through a structured clone with the same transfer list (so moved arrays are detached here too).
-import { ShardEngine, type EngineHandover, type EngineLimits } from '../../src/engine/engine.js';
-import { LogReplay } from '../../src/shard/replay.js';
+// A replay helper in the test's own thread: the same replay part as a helper thread runs, its
+// handover moved through a structured clone with the same transfer list (so moved arrays are
+// detached here too).
+import type { EngineHandover, EngineLimits } from '../../src/engine/engine.js';
+import { ReplayPart } from '../../src/shard/replay.js';
 import { handoverTransfer, type ReplayHelper } from '../../src/shard/replay-thread.js';
 
 export class LocalReplayHelper implements ReplayHelper {
-  readonly engine: ShardEngine;
-  private replay: LogReplay;
+  private readonly replay: ReplayPart;
   records = 0;
 
-  constructor(
-    limits: EngineLimits,
-    readonly part: number,
-    readonly parts: number,
-  ) {
-    this.engine = new ShardEngine(limits);
-    this.engine.beginReplay();
-    this.replay = new LogReplay(this.engine, part, parts);
+  constructor(limits: EngineLimits, part: number, parts: number) {
+    this.replay = new ReplayPart(limits, part, parts);
   }
 
   begin(held: readonly string[], reserve: readonly (readonly [string, number])[]): void {
-    this.replay = new LogReplay(this.engine, this.part, this.parts, held);
-    for (const [id, events] of reserve) this.engine.reserve(id, events);
+    this.replay.begin(held, reserve);
   }
 
   send(payload: Uint8Array): void {
@@ -33,7 +26,7 @@ export class LocalReplayHelper implements ReplayHelper {
   end(): void {}
 
   take(): EngineHandover {
-    const h = this.engine.handOver();
+    const h = this.replay.handOver();
     return structuredClone(h, { transfer: handoverTransfer(h) });
   }
 
