@@ -7,8 +7,7 @@ import { ReplayThread } from './replay-thread.js';
 import { Shard, type ShardOptions } from './shard.js';
 
 const options = workerData as ShardOptions;
-const log = createLog(options.logLevel ?? 'info', { shard: options.index });
-const shard = new Shard(options, nodeIO, log, true, (limits, part, parts) => new ReplayThread(limits, part, parts));
+const shard = new Shard(options, nodeIO, createLog(options.logLevel ?? 'info', { shard: options.index }), true, (limits, part, parts) => new ReplayThread(limits, part, parts));
 // Recover at once: when piscina replaces a thread that died, the new one is whole before its first task.
 shard.open();
 
