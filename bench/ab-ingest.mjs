@@ -25,14 +25,18 @@ const format = process.env.FORMAT ?? 'json';
 const work = tempDir('bench-ab-');
 const bodies = writeBodies(work, { batch: 1000, format, events: seconds * 800_000 });
 
-/** CPU seconds of each thread of a process, by thread id. */
+/**
+ * Per thread of a process, by thread id: CPU seconds, of them in the kernel, and minor page faults
+ * (a fault on fresh memory costs 14-20 µs here: bench/page-faults.mjs).
+ */
 function threadCpu(pid) {
   const out = new Map();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), (Number(f[11]) + Number(f[12])) / 100); // utime + stime, in clock ticks
+      // minflt, utime, stime (times in clock ticks)
+      out.set(Number(tid), { cpu: (Number(f[11]) + Number(f[12])) / 100, sys: Number(f[12]) / 100, faults: Number(f[7]) });
     } catch {
       // the thread ended meanwhile
     }
@@ -62,18 +66,26 @@ try {
       const ok = w.requests - w.non200;
       if (w.non200 > 0 || w.ranOut > 0 || n < ok * 1000) throw new Error(`check failed: ${JSON.stringify(w)}, stored ${n}`);
       const millions = (ok * 1000) / 1e6;
-      const used = [...after].map(([tid, cpu]) => [tid, cpu - (before.get(tid) ?? 0)]);
-      const http = used.find(([tid]) => tid === s.proc.pid)?.[1] ?? 0;
-      const busiestOther = Math.max(0, ...used.filter(([tid]) => tid !== s.proc.pid).map(([, c]) => c));
+      const zero = { cpu: 0, sys: 0, faults: 0 };
+      const used = [...after].map(([tid, a]) => {
+        const b = before.get(tid) ?? zero;
+        return [tid, { cpu: a.cpu - b.cpu, sys: a.sys - b.sys, faults: a.faults - b.faults }];
+      });
+      const http = used.find(([tid]) => tid === s.proc.pid)?.[1] ?? zero;
+      const shard = used.filter(([tid]) => tid !== s.proc.pid).reduce((best, [, u]) => (u.cpu > best.cpu ? u : best), zero);
       const run = {
         build,
         round: r,
         eventsPerSec: Math.round((ok * 1000) / w.seconds),
         p50ms: w.p50ms,
         p99ms: w.p99ms,
-        httpUsPerEvent: Number((http / millions).toFixed(2)),
-        shardUsPerEvent: Number((busiestOther / millions).toFixed(2)),
-        processUsPerEvent: Number((used.reduce((a, [, c]) => a + c, 0) / millions).toFixed(2)),
+        httpUsPerEvent: Number((http.cpu / millions).toFixed(2)),
+        shardUsPerEvent: Number((shard.cpu / millions).toFixed(2)),
+        shardSysUsPerEvent: Number((shard.sys / millions).toFixed(2)),
+        processUsPerEvent: Number((used.reduce((a, [, u]) => a + u.cpu, 0) / millions).toFixed(2)),
+        // minor page faults per 1,000 events
+        httpFaultsPerK: Number((http.faults / (millions * 1000)).toFixed(1)),
+        shardFaultsPerK: Number((shard.faults / (millions * 1000)).toFixed(1)),
       };
       results.get(build).push(run);
       console.log(JSON.stringify(run));
@@ -84,5 +96,6 @@ try {
 }
 for (const [build, runs] of results) {
   const m = (k) => median(runs.map((x) => x[k]));
-  console.log(JSON.stringify({ build, runs: runs.length, eventsPerSec: m('eventsPerSec'), httpUsPerEvent: m('httpUsPerEvent'), shardUsPerEvent: m('shardUsPerEvent'), processUsPerEvent: m('processUsPerEvent') }));
+  const keys = ['eventsPerSec', 'httpUsPerEvent', 'shardUsPerEvent', 'shardSysUsPerEvent', 'processUsPerEvent', 'httpFaultsPerK', 'shardFaultsPerK'];
+  console.log(JSON.stringify({ build, runs: runs.length, ...Object.fromEntries(keys.map((k) => [k, m(k)])) }));
 }

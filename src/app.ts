@@ -57,6 +57,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       metrics.countThreadRestart(shard);
       log('error', 'a shard thread died; a new one recovers from the log and snapshots', { shard });
     },
+    youngGenerationMb: config.SHARD_YOUNG_GENERATION_MB,
     shard: (index) => ({
       index,
       changes,
@@ -69,6 +70,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         rollupRetentionMs: config.ROLLUP_RETENTION_MS,
       },
       replay: { threads: replayThreadsOf(config), logBytesMin: config.REPLAY_THREADS_MIN_LOG_BYTES },
+      youngGenerationMb: config.SHARD_YOUNG_GENERATION_MB,
       storage: {
         dir: shardDir(config.DATA_DIR, index),
         fsync: config.FSYNC,

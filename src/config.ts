@@ -34,6 +34,10 @@ const settings = {
     schema: int(0, 2 ** 40).default(32 << 20),
     help: "a shard's log shorter than this replays on one thread (a helper takes longer to start than it saves)",
   },
+  SHARD_YOUNG_GENERATION_MB: {
+    schema: int(0, 4096).default(12),
+    help: "young generation of each shard and replay thread's JavaScript heap, in MB (0: V8's default, 48 here)",
+  },
   FSYNC: { schema: z.enum(['always', 'interval', 'never']).default('always'), help: 'when the log is fsynced' },
   SEGMENT_BYTES_MAX: {
     schema: int(1 << 16, 1 << 30).default(64 << 20),

@@ -88,17 +88,25 @@ export class ReplayThread implements ReplayHelper {
   /** Messages posted that PROGRESS counts. */
   private sent = 0;
 
-  /** `entry`: the compiled replay-worker module (tests running from src/ point at dist/). */
+  /**
+   * `entry`: the compiled replay-worker module (tests running from src/ point at dist/);
+   * `youngGenerationMb`: its heap's young generation (absent or 0: V8's default).
+   */
   constructor(
     limits: EngineLimits,
     readonly part: number,
     parts: number,
     entry: URL = new URL('./replay-worker.js', import.meta.url),
+    youngGenerationMb?: number,
   ) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const workerData: ReplayWorkerData = { port: port2, shared: this.shared, blocks: this.blocks, limits, part, parts };
-    this.worker = new Worker(entry, { workerData, transferList: [port2] });
+    this.worker = new Worker(entry, {
+      workerData,
+      transferList: [port2],
+      ...(youngGenerationMb ? { resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMb } } : {}),
+    });
     this.worker.unref();
     // A helper that dies is noticed by its silence (this thread is blocked while it waits, so it
     // gets no events): its 'error' event, delivered later, must not become an uncaught exception.
@@ -148,6 +156,11 @@ export class ReplayThread implements ReplayHelper {
   cancel(): void {
     this.port.close();
     void this.worker.terminate();
+  }
+
+  /** The young generation the helper's heap was given, in MB (as SHARD_YOUNG_GENERATION_MB says). */
+  get youngGenerationMb(): number | undefined {
+    return this.worker.resourceLimits?.maxYoungGenerationSizeMb;
   }
 
   get waitedSeconds(): number {

@@ -41,6 +41,8 @@ export interface ShardOptions {
    * takes to start).
    */
   replay?: { threads: number; logBytesMin: number };
+  /** Young generation of a replay helper thread's heap in MB (absent or 0: V8's default), as the shard thread's. */
+  youngGenerationMb?: number;
 }
 
 type Outcome<T> = T | Promise<T>;

@@ -7,7 +7,9 @@ import { ReplayThread } from './replay-thread.js';
 import { Shard, type ShardOptions } from './shard.js';
 
 const options = workerData as ShardOptions;
-const shard = new Shard(options, nodeIO, createLog(options.logLevel ?? 'info', { shard: options.index }), true, (limits, part, parts) => new ReplayThread(limits, part, parts));
+const shard = new Shard(options, nodeIO, createLog(options.logLevel ?? 'info', { shard: options.index }), true, (limits, part, parts) =>
+  new ReplayThread(limits, part, parts, undefined, options.youngGenerationMb),
+);
 // Recover at once: when piscina replaces a thread that died, the new one is whole before its first task.
 shard.open();
 

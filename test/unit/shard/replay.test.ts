@@ -156,6 +156,21 @@ describe('log replay on several threads', () => {
     expect(await resendNewest(replayed)).toEqual(new Array(DEVICES).fill(1));
   });
 
+  it("a helper thread's heap gets the young generation it is given, and V8's own without one", () => {
+    const entry = new URL('../../../dist/shard/replay-worker.js', import.meta.url);
+    const limits = withThreads(2).limits;
+    const sized = new ReplayThread(limits, 1, 2, entry, 10);
+    const plain = new ReplayThread(limits, 1, 2, entry);
+    try {
+      expect(sized.youngGenerationMb).toBe(10);
+      // Unset, the parent sees -1; V8 then sizes it as for any thread (48 MB here).
+      expect(plain.youngGenerationMb).not.toBe(10);
+    } finally {
+      sized.cancel();
+      plain.cancel();
+    }
+  });
+
   it('a record longer than a shared block reaches the helper thread whole', async () => {
     const disk = new FakeDisk(12);
     const live = new Shard(options, disk.boot());
