@@ -34,6 +34,9 @@ const settings = {
     schema: int(0, 2 ** 40).default(32 << 20),
     help: "a shard's log shorter than this replays on one thread (a helper takes longer to start than it saves)",
   },
+  // Small, so the scavenger keeps reusing pages already in memory: on the VMs measured a fault on
+  // fresh memory costs 14-20 µs (bench/RESULTS.md, sixth session). 12 replayed 1M events 7-8%
+  // faster than V8's 48 and 10M as fast; 6 slowed the 10M replay.
   SHARD_YOUNG_GENERATION_MB: {
     schema: int(0, 4096).default(12),
     help: "young generation of each shard and replay thread's JavaScript heap, in MB (0: V8's default, 48 here)",
