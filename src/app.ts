@@ -57,7 +57,6 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       metrics.countThreadRestart(shard);
       log('error', 'a shard thread died; a new one recovers from the log and snapshots', { shard });
     },
-    youngGenerationMb: config.SHARD_YOUNG_GENERATION_MB,
     shard: (index) => ({
       index,
       changes,

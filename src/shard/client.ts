@@ -29,8 +29,6 @@ export interface ShardClientOptions {
   onThreadReplaced?(shard: number): void;
   /** The options of shard `index` (its engine limits, its own storage directory). */
   shard(index: number): ShardOptions;
-  /** Young generation of each shard thread's heap in MB (absent or 0: V8's default); see SHARD_YOUNG_GENERATION_MB. */
-  youngGenerationMb?: number;
 }
 
 export class ShardClient {
@@ -51,7 +49,7 @@ export class ShardClient {
           concurrentTasksPerWorker: Math.min(TASKS_IN_FLIGHT_PER_SHARD, options.queueMax),
           maxQueue: options.queueMax,
           workerData,
-          ...(options.youngGenerationMb ? { resourceLimits: { maxYoungGenerationSizeMb: options.youngGenerationMb } } : {}),
+          ...(workerData.youngGenerationMb ? { resourceLimits: { maxYoungGenerationSizeMb: workerData.youngGenerationMb } } : {}),
         }),
       );
       const pool = this.pools[index]!;

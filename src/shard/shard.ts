@@ -41,7 +41,7 @@ export interface ShardOptions {
    * takes to start).
    */
   replay?: { threads: number; logBytesMin: number };
-  /** Young generation of a replay helper thread's heap in MB (absent or 0: V8's default), as the shard thread's. */
+  /** Young generation of the shard thread's heap and its replay helpers', in MB (absent or 0: V8's default). */
   youngGenerationMb?: number;
 }
 

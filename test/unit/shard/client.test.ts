@@ -16,7 +16,7 @@ const threadsOf = (client: SourceClient): Worker[][] => (client as unknown as { 
 
 describe('ShardClient', () => {
   it("gives each shard thread's heap the young generation it is told, and V8's own without", async () => {
-    const sized = new ShardClient({ shards: 2, queueMax: 8, shard: memoryShard, youngGenerationMb: 10 });
+    const sized = new ShardClient({ shards: 2, queueMax: 8, shard: (index) => ({ ...memoryShard(index), youngGenerationMb: 10 }) });
     const plain = new ShardClient({ shards: 1, queueMax: 8, shard: memoryShard });
     try {
       // A task answered means the thread is up.
