@@ -12,8 +12,11 @@ const packr = new Packr({ useRecords: false, moreTypes: true, mapsAsObjects: tru
 // `__proto_` key), refuses some non-string keys, and knows nothing of the depth limit or of which
 // extension values a client may send. So it only gets bodies a byte scan found free of all of those;
 // every other body decodes maps as Map and is converted, which keeps every key as it was sent.
-const untrustedObjects = new Unpackr({ useRecords: false, mapsAsObjects: true });
-const untrustedMaps = new Unpackr({ useRecords: false, mapsAsObjects: false });
+// structuredClone: false refuses msgpackr's id (0x69) and pointer (0x70) extensions with a plain
+// message. Allowed, a pointer without its id failed on msgpackr's own module state, with a TypeError
+// whose text ("of undefined" or "of null") depended on whether any body had failed before.
+const untrustedObjects = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false });
+const untrustedMaps = new Unpackr({ useRecords: false, mapsAsObjects: false, structuredClone: false });
 
 /** Deepest nesting a request body may have; past it the body is refused, not recursed into. */
 export const BODY_DEPTH_MAX = 32;

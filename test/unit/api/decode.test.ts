@@ -252,6 +252,18 @@ describe('unpackUntrusted', () => {
     expect(() => unpackUntrusted(bytes(ext(0x20, new Uint8Array(3))))).toThrow('Unknown extension type');
   });
 
+  it('msgpackr\'s id and pointer extensions are refused with one message, whatever bodies came before', () => {
+    const secret = map([[str('secret'), uint(7)]]);
+    const id = [0xd6, 0x69, 0, 0, 0, 1];
+    const pointer = [0xd6, 0x70, 0, 0, 0, 1];
+    const bodies = [bytes([0x92, ...id, ...secret]), bytes(map([[str('x'), pointer]])), bytes(arr([[...id, ...secret], pointer])), bytes([...id, ...secret, 0xc1])];
+    for (const round of [1, 2])
+      for (const body of bodies) {
+        expect(decodesAsObjects(body), `round ${round}`).toBe(false);
+        expect(() => unpackUntrusted(body), `round ${round}`).toThrow('Structured clone extension is disabled');
+      }
+  });
+
   it('timestamps, bin, 64-bit integers and msgpackr\'s undefined come through as the general route gives them', () => {
     const body = bytes(
       map([
