@@ -5,8 +5,11 @@
 // log compares settings at the same moments.
 //
 //   RECOVERY_EVENTS=1000000 ROUNDS=5 node bench/ab-recovery.mjs 'REPLAY_THREADS=1' 'REPLAY_THREADS=2'
-//   A setting is `KEY=VALUE&KEY=VALUE` (empty: the defaults).
+//   A setting is `KEY=VALUE&KEY=VALUE` (empty: the defaults), or `buildDir?KEY=VALUE&...` for the
+//   build in another directory (one with a dist/main.js and a node_modules; see ab-ingest.mjs).
+//   The log is written by this checkout's dist/.
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { DEVICES, startServer, tempDir, writeLog } from './lib.mjs';
 
 const events = Number(process.env.RECOVERY_EVENTS ?? 1_000_000);
@@ -25,8 +28,9 @@ for (let r = 0; r < rounds; r++) {
   const order = settings.map((_, i) => i);
   if (r % 2 === 1) order.reverse();
   for (const i of order) {
-    const env = Object.fromEntries(new URLSearchParams(settings[i]));
-    const server = await startServer({ ...base, ...env });
+    const [dir, query] = settings[i].includes('?') ? settings[i].split('?') : [undefined, settings[i]];
+    const env = Object.fromEntries(new URLSearchParams(query));
+    const server = await startServer({ ...base, ...env }, dir === undefined ? undefined : join(dir, 'dist/main.js'));
     const line = server.output().split('\n').find((l) => l.includes('"msg":"shard recovered"'));
     seconds[i].push(JSON.parse(line).seconds);
     await server.stop('SIGKILL');

@@ -112,8 +112,6 @@ export interface EngineHandover {
   eventsStored: number;
   rawEvicted: number;
   rollupMinutesEvicted: number;
-  /** Rows whose event id an older row of the same device has (see endReplay). */
-  repeats: number;
 }
 
 /** Search hits, columnar, in answer order (newest first). */
@@ -171,6 +169,13 @@ export class ShardEngine {
   private rollupMinutesEvicted = 0;
   /** Between beginReplay and endReplay: events come from the log, which holds no duplicates. */
   private replaying = false;
+  /**
+   * Devices whose ring's id index is still to be built (after a replay, an adoption or a
+   * snapshot): by indexIds, between tasks, or at once by the device's next event.
+   */
+  private unindexed: Device[] = [];
+  /** Rows found repeating an older row's id while indexes were built, not yet taken (takeIdRepeats). */
+  private idRepeats = 0;
 
   constructor(readonly limits: EngineLimits) {
     // Aggregates read whole minutes from rollups and edges from raw events: that only agrees with
@@ -199,9 +204,12 @@ export class ShardEngine {
     alerts: FiredAlert[] | undefined,
   ): IngestStatus {
     const d = this.devices.get(deviceId) ?? this.newDevice(deviceId);
-    if (!this.replaying && d.ring.hasId(eventId)) {
-      this.eventsDuplicate++;
-      return DUPLICATE;
+    if (!this.replaying) {
+      if (!d.ring.indexed) this.idRepeats += d.ring.resumeIdIndex();
+      if (d.ring.hasId(eventId)) {
+        this.eventsDuplicate++;
+        return DUPLICATE;
+      }
     }
     this.eventsStored++;
     if (ts > d.maxTs) d.maxTs = ts;
@@ -290,18 +298,43 @@ export class ShardEngine {
   }
 
   /**
-   * Replay is over: builds every ring's id index. Returns how many held rows repeat an older row's
-   * id, which a log that keeps its promise never gives.
+   * Replay is over. The rings' id indexes are not built here: the engine answers everything
+   * without them, and only a device's next event needs its own (dedup), so they are built by
+   * indexIds between tasks, or for a device when its next event arrives, whichever comes first.
+   * Recovery is then ready sooner by their build (0.03–0.08 s a million events in process).
    */
-  endReplay(): number {
-    if (!this.replaying) return 0;
+  endReplay(): void {
+    if (!this.replaying) return;
     this.replaying = false;
-    let repeats = 0;
+    this.unindexed = [];
     for (const d of this.devices.values()) {
       d.ring.fit();
-      repeats += d.ring.resumeIdIndex();
+      if (!d.ring.indexed) this.unindexed.push(d);
     }
-    return repeats;
+  }
+
+  /**
+   * Builds waiting id indexes, a device at a time, until `deadline` (performance.now() time; by
+   * default all). Returns true while some are still waiting.
+   */
+  indexIds(deadline = Infinity): boolean {
+    const waiting = this.unindexed;
+    while (waiting.length > 0) {
+      const d = waiting.pop()!;
+      if (!d.ring.indexed) this.idRepeats += d.ring.resumeIdIndex();
+      if (performance.now() >= deadline) break;
+    }
+    return waiting.length > 0;
+  }
+
+  /**
+   * Rows found, since the last call, to repeat an older row's id of the same device as indexes
+   * were built: a log that keeps its promise never has any (they stay rows of their own).
+   */
+  takeIdRepeats(): number {
+    const n = this.idRepeats;
+    this.idRepeats = 0;
+    return n;
   }
 
   /**
@@ -309,7 +342,8 @@ export class ShardEngine {
    * of a log replayed on a helper thread. This engine is empty after.
    */
   handOver(): EngineHandover {
-    const repeats = this.endReplay();
+    this.endReplay();
+    this.unindexed = [];
     const tagSetKeys: string[] = [];
     for (const [key, id] of this.tagSetIds) tagSetKeys[id] = key;
     const devices: DeviceParts[] = [];
@@ -321,7 +355,7 @@ export class ShardEngine {
       devices.push({ id: d.id, maxTs: d.maxTs, rollupHorizonMs: d.rollupHorizonMs, ring: d.ring.handOver(), postings, rollups });
     }
     this.devices.clear();
-    const out = { tagSetKeys, devices, eventsStored: this.eventsStored, rawEvicted: this.rawEvicted, rollupMinutesEvicted: this.rollupMinutesEvicted, repeats };
+    const out = { tagSetKeys, devices, eventsStored: this.eventsStored, rawEvicted: this.rawEvicted, rollupMinutesEvicted: this.rollupMinutesEvicted };
     this.eventsStored = this.rawEvicted = this.rollupMinutesEvicted = 0;
     return out;
   }
@@ -350,6 +384,7 @@ export class ShardEngine {
       for (const [tagSet, p] of dp.postings) d.postings.set(to[tagSet]!, SortedColumns.fromParts(p));
       for (const [name, p] of dp.rollups) d.rollups.set(name, MinuteRollup.fromParts(p));
       this.devices.set(dp.id, d);
+      if (!ring.indexed) this.unindexed.push(d);
     }
     this.eventsStored += h.eventsStored;
     this.rawEvicted += h.rawEvicted;
@@ -537,7 +572,9 @@ export class ShardEngine {
       this.tagSetIds.set(tags.join('\u0000'), id);
     }
     for (const ds of s.devices) {
-      const d = new Device(ds.id, this.limits.ringCapacity, DeviceRing.fromRows(this.limits.ringCapacity, ds.ts, ds.ids, ds.tagSets, ds.columns));
+      // Unindexed, as after a replay (a replay that follows would only have to build it again).
+      const d = new Device(ds.id, this.limits.ringCapacity, DeviceRing.fromRows(this.limits.ringCapacity, ds.ts, ds.ids, ds.tagSets, ds.columns, false));
+      this.unindexed.push(d);
       d.maxTs = ds.maxTs;
       d.rollupHorizonMs = ds.rollupHorizonMs;
       // Postings straight from the rows: they are in time order already.

@@ -72,6 +72,8 @@ export interface RingParts {
   cols: Float64Array[];
   head: number;
   length: number;
+  /** False when the id index was suspended (then idIndex and idAt are empty): the taker builds it when it needs it. */
+  indexed: boolean;
   idIndex: Int32Array;
   idAt: Int32Array;
 }
@@ -136,8 +138,9 @@ export class DeviceRing {
   /**
    * A ring holding the given rows (oldest first, already in key order), as exportRows() gives them.
    * `ids`: id columns (exportRows), one string of ids joined by newlines (snapshots of format 1), or a list.
+   * `indexed` false: the id index is left suspended (see suspendIdIndex), for the caller to build later.
    */
-  static fromRows(capacity: number, ts: Float64Array, ids: IdColumns | string | readonly string[], tagSets: Uint32Array, columns: [string, Float64Array][]): DeviceRing {
+  static fromRows(capacity: number, ts: Float64Array, ids: IdColumns | string | readonly string[], tagSets: Uint32Array, columns: [string, Float64Array][], indexed = true): DeviceRing {
     const n = ts.length;
     if (n > capacity) throw new Error(`DeviceRing.fromRows: ${n} rows exceed capacity ${capacity}`);
     const ring = new DeviceRing(capacity);
@@ -158,26 +161,30 @@ export class DeviceRing {
         ring.length = i + 1;
       }
     }
-    ring.rebuildIdIndex();
+    if (indexed) ring.rebuildIdIndex();
+    else ring.suspendIdIndex();
     return ring;
   }
 
   /**
-   * Its arrays and positions as they are, id index built, for another thread to take over (this
-   * ring must not be used after): replay on several threads hands rings over instead of copying them.
+   * Its arrays and positions as they are, for another thread to take over (this ring must not be
+   * used after): replay on several threads hands rings over instead of copying them. A suspended
+   * id index is not handed over (it is out of date): the taker's ring is suspended too.
    */
   handOver(): RingParts {
-    if (!this.indexing) throw new Error('DeviceRing.handOver: the id index is suspended (resume it first)');
-    const { ts, tagSets, idChars, idCharsEnd, idCharsLive, idStart, idLen, names, cols, head, length, idIndex, idAt } = this;
-    return { ts, tagSets, idChars, idCharsEnd, idCharsLive, idStart, idLen, names, cols, head, length, idIndex, idAt };
+    const { ts, tagSets, idChars, idCharsEnd, idCharsLive, idStart, idLen, names, cols, head, length, indexing } = this;
+    const idIndex = indexing ? this.idIndex : new Int32Array(0);
+    const idAt = indexing ? this.idAt : new Int32Array(0);
+    return { ts, tagSets, idChars, idCharsEnd, idCharsLive, idStart, idLen, names, cols, head, length, indexed: indexing, idIndex, idAt };
   }
 
   /** Takes over handOver() output of a ring of the same capacity. */
   static fromParts(capacity: number, p: RingParts): DeviceRing {
     const rows = p.ts.length;
-    const sized = [p.tagSets, p.idStart, p.idLen, p.idAt, ...p.cols].every((a) => a.length === rows);
+    const sized = [p.tagSets, p.idStart, p.idLen, ...(p.indexed ? [p.idAt] : []), ...p.cols].every((a) => a.length === rows);
     const indexSize = p.idIndex.length;
-    if (!sized || rows > capacity || p.length > rows || p.head >= Math.max(rows, 1) || p.names.length !== p.cols.length || indexSize < 1.5 * rows || (indexSize & (indexSize - 1)) !== 0 || p.idCharsEnd > p.idChars.length) {
+    const index = !p.indexed || (indexSize >= 1.5 * rows && (indexSize & (indexSize - 1)) === 0);
+    if (!sized || rows > capacity || p.length > rows || p.head >= Math.max(rows, 1) || p.names.length !== p.cols.length || !index || p.idCharsEnd > p.idChars.length) {
       throw new Error(`DeviceRing.fromParts: inconsistent parts (${p.length} of ${rows} rows, capacity ${capacity})`);
     }
     const ring = new DeviceRing(capacity, 1);
@@ -192,9 +199,11 @@ export class DeviceRing {
     for (let c = 0; c < p.cols.length; c++) ring.addColumn(p.names[c]!, p.cols[c]!);
     ring.head = p.head;
     ring.length = p.length;
-    ring.idIndex = p.idIndex;
-    ring.idMask = indexSize - 1;
-    ring.idAt = p.idAt;
+    if (p.indexed) {
+      ring.idIndex = p.idIndex;
+      ring.idMask = indexSize - 1;
+      ring.idAt = p.idAt;
+    } else ring.suspendIdIndex();
     return ring;
   }
 
@@ -252,9 +261,14 @@ export class DeviceRing {
     this.length = n;
   }
 
+  /** False while the id index is suspended (resumeIdIndex builds it). */
+  get indexed(): boolean {
+    return this.indexing;
+  }
+
   /** True when a row with this event id is held. */
   hasId(id: string): boolean {
-    if (!this.indexing) throw new Error('DeviceRing.hasId: the id index is suspended (a replay is running)');
+    if (!this.indexing) throw new Error('DeviceRing.hasId: the id index is suspended (resumeIdIndex builds it)');
     return this.idPosition(id) >= 0;
   }
 

@@ -102,13 +102,9 @@ export class Shard {
       this._engine = new ShardEngine(this.options.limits);
       outcome = this.recover(store, []);
     }
-    const { report, repeats, threads } = outcome;
-    // The whole recovery: the store's replay, then the id indexes and the helpers' devices.
+    const { report, threads } = outcome;
+    // The whole recovery: the store's replay, then the helpers' devices (the id indexes come after: indexIds).
     report.seconds = (performance.now() - started) / 1000;
-    if (repeats > 0) {
-      // Never expected: duplicates are refused before the log. The rows stay (they are in the rollups too).
-      this.logger('error', `log replay found ${repeats} events whose event_id an older held event already has`, { shard: this.options.index });
-    }
     const waited = helpers.reduce((t, h) => t + h.waitedSeconds, 0);
     this.logger('info', 'shard recovered', { ...report, replayThreads: threads, ...(threads > 1 ? { helperWaitSeconds: Number(waited.toFixed(3)) } : {}) });
     // A replacement thread's state is what the disk held: answers cached before it are not trusted.
@@ -116,13 +112,27 @@ export class Shard {
     return (this.opened = report);
   }
 
+  /**
+   * Builds the id indexes recovery left to be built (ShardEngine.endReplay) for about `budgetMs`;
+   * true while some are left. The shard's thread calls it between tasks until it is done; a
+   * device whose events arrive first gets its own at once.
+   */
+  indexIds(budgetMs: number): boolean {
+    const more = this.engine.indexIds(performance.now() + budgetMs);
+    const repeats = this.engine.takeIdRepeats();
+    if (repeats > 0) {
+      // Never expected: duplicates are refused before the log. The rows stay (they are in the rollups too).
+      this.logger('error', `the log held ${repeats} events whose event_id an older held event of the same device already has`, { shard: this.options.index });
+    }
+    return more;
+  }
+
   /** One recovery of the engine from the store, its devices split with `helpers`. */
-  private recover(store: ShardStore, helpers: ReplayHelper[]): { report: ResultOf['open']; repeats: number; threads: number } {
+  private recover(store: ShardStore, helpers: ReplayHelper[]): { report: ResultOf['open']; threads: number } {
     const engine = this.engine;
     let replay: LogReplay | undefined;
     // Events per device in the log to replay, so each ring is sized once instead of doubling.
     const counts = new Map<string, number>();
-    let repeats = 0;
     const report = store.recover(
       (state) => this.importSnapshot(state),
       (payload) => {
@@ -140,19 +150,15 @@ export class Shard {
         // Before the log opens for appends: a helper that fails leaves the store closed.
         finish: () => {
           if (replay !== undefined) for (const h of helpers) h.end();
-          repeats = engine.endReplay();
+          engine.endReplay();
           if (replay !== undefined && helpers.length > 0) {
-            for (const h of helpers) {
-              const handover = h.take();
-              repeats += handover.repeats;
-              engine.adopt(handover);
-            }
+            for (const h of helpers) engine.adopt(h.take());
             engine.moveToEnd(replay.appeared);
           }
         },
       },
     );
-    return { report, repeats, threads: replay?.parts ?? 1 };
+    return { report, threads: replay?.parts ?? 1 };
   }
 
   /** Helper threads for a replay of up to `logBytes` (none when one thread is configured, or the log is short). */

@@ -12,6 +12,12 @@ const shard = new Shard(options, nodeIO, createLog(options.logLevel ?? 'info', {
 );
 // Recover at once: when piscina replaces a thread that died, the new one is whole before its first task.
 shard.open();
+// Then the id indexes recovery left for later, a few milliseconds at a time so tasks get in between.
+const INDEX_STEP_MS = 2;
+const indexIds = (): void => {
+  if (shard.indexIds(INDEX_STEP_MS)) setImmediate(indexIds);
+};
+setImmediate(indexIds);
 
 export default function handle(task: Task) {
   // Tests only (TEST_HOOKS): end this thread as a crash would.

@@ -363,15 +363,34 @@ describe('DeviceRing', () => {
     expect(taken.hasId('e20')).toBe(true);
   });
 
-  it('refuses parts that do not make a ring, and hands over only with its id index built', () => {
+  it('refuses parts that do not make a ring', () => {
     const ring = new DeviceRing(8);
     ring.insert(1, 'a', 0);
     const parts = ring.handOver();
     expect(() => DeviceRing.fromParts(4, { ...parts, ts: new Float64Array(16) })).toThrow(/inconsistent parts/);
     expect(() => DeviceRing.fromParts(8, { ...parts, length: 99 })).toThrow(/inconsistent parts/);
     expect(() => DeviceRing.fromParts(8, { ...parts, idIndex: new Int32Array(24) })).toThrow(/inconsistent parts/);
+  });
+
+  it('hands a suspended id index over as suspended (not its stale arrays), for the taker to build', () => {
     const replaying = new DeviceRing(8);
     replaying.suspendIdIndex();
-    expect(() => replaying.handOver()).toThrow(/suspended/);
+    for (let i = 0; i < 6; i++) replaying.insert(i, `e${i}`, 0);
+    const parts = replaying.handOver();
+    expect(parts.indexed).toBe(false);
+    expect(parts.idIndex.length + parts.idAt.length).toBe(0);
+    const taken = DeviceRing.fromParts(8, parts);
+    expect(taken.indexed).toBe(false);
+    expect(() => taken.hasId('e1')).toThrow(/suspended/);
+    expect(taken.resumeIdIndex()).toBe(0);
+    expect(taken.indexed).toBe(true);
+    expect(['e0', 'e5', 'e6'].map((id) => taken.hasId(id))).toEqual([true, true, false]);
+  });
+
+  it('is built from rows with its id index suspended when asked, and builds it on resume', () => {
+    const ring = DeviceRing.fromRows(10, Float64Array.of(1, 2, 3), ['a', 'b', 'a'], new Uint32Array(3), [], false);
+    expect(ring.indexed).toBe(false);
+    expect(ring.resumeIdIndex()).toBe(1); // 'a' twice
+    expect(ring.hasId('b')).toBe(true);
   });
 });

@@ -8,6 +8,7 @@ import { replayPartOf } from '../../../src/shard/replay.js';
 import { Shard, type ShardOptions } from '../../../src/shard/shard.js';
 import { LocalReplayHelper } from '../../support/local-replay-helper.js';
 import { FakeDisk } from '../../property/durability-fake-io.js';
+import { encodePackedEvents } from '../../../src/storage/records.js';
 
 const T0 = Date.UTC(2025, 0, 15, 10);
 const DEVICES = 12;
@@ -219,6 +220,42 @@ describe('log replay on several threads', () => {
       disk.crash();
       disk.reboot('none');
     }
+  });
+
+  it('is ready before the id indexes, which indexIds builds a step at a time (or a device\'s next event at once)', async () => {
+    const { disk, want } = await written();
+    for (const threads of [1, 3]) {
+      const replayed = new Shard(withThreads(threads), disk.boot(), () => {}, false, local([]));
+      replayed.open();
+      const unindexed = () => [...replayed.engine.devices.values()].filter((d) => !d.ring.indexed).length;
+      expect(unindexed()).toBe(DEVICES);
+      expect(answers(replayed)).toEqual(want);
+      let steps = 0;
+      while (replayed.indexIds(0)) steps++;
+      expect(steps).toBe(DEVICES - 1); // a device a step when the budget is spent at once
+      expect(unindexed()).toBe(0);
+      expect(await resendNewest(replayed)).toEqual(new Array(DEVICES).fill(1));
+      disk.crash();
+      disk.reboot('none');
+    }
+  });
+
+  it('says when a log holds an event id twice for one device (never written by the shard), once the index is built', async () => {
+    const disk = new FakeDisk(13);
+    const first = new Shard(options, disk.boot());
+    first.open();
+    const b = new BatchBuilder();
+    b.add(0, 'd0', 'same', T0, { cpu: 1 }, []);
+    b.add(1, 'd0', 'other', T0 + 1, { cpu: 2 }, []);
+    b.add(2, 'd0', 'same', T0 + 2, { cpu: 3 }, []); // only a broken log could hold this
+    await first.store!.append(encodePackedEvents(b.finishBytes()));
+    disk.crash();
+    disk.reboot('none');
+    const logged: string[] = [];
+    const replayed = new Shard(options, disk.boot(), (level, msg) => logged.push(`${level} ${msg}`));
+    expect(replayed.open().events).toBe(3);
+    expect(replayed.indexIds(Infinity)).toBe(false);
+    expect(logged.filter((m) => m.startsWith('error'))).toEqual(['error the log held 1 events whose event_id an older held event of the same device already has']);
   });
 
   it('replays on one thread when a helper cannot be started, and says so', async () => {
