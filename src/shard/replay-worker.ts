@@ -1,14 +1,11 @@
 // Entry of a replay helper thread (see replay-thread.ts): an engine of its own replays one part of
-// the shard's devices from the records it is sent, then hands them over.
+// the shard's devices from the log, read on this thread, then hands them over.
 import { workerData } from 'node:worker_threads';
+import { nodeIO } from '../storage/io.js';
 import { ReplayPart } from './replay.js';
-import { ANSWERED, BLOCK_BYTES, BUSY, handoverTransfer, PROGRESS, READY, STATE, type FromHelper, type ReplayWorkerData, type ToHelper } from './replay-thread.js';
+import { ANSWERED, handoverTransfer, PROGRESS, READY, STATE, type FromHelper, type ReplayWorkerData, type ToHelper } from './replay-thread.js';
 
-const { port, shared, blocks, limits, part, parts } = workerData as ReplayWorkerData;
-const inbox = new Uint8Array(blocks);
-// A block's records are decoded from a copy: decoding reads strings through Buffer's own methods,
-// which neither a plain Uint8Array nor shared memory offers.
-const local = Buffer.alloc(BLOCK_BYTES);
+const { port, shared, limits, part, parts } = workerData as ReplayWorkerData;
 const replay = new ReplayPart(limits, part, parts);
 
 function answer(m: FromHelper, transfer: ArrayBuffer[] = []): void {
@@ -20,35 +17,16 @@ function answer(m: FromHelper, transfer: ArrayBuffer[] = []): void {
 
 const fail = (e: unknown): void => answer({ ok: false, error: String((e as Error)?.stack ?? e) });
 
+// The shard's thread waits on STATE and reads PROGRESS when it wakes (at least every 100 ms), so
+// a record applied is counted without waking it.
+const progress = (): void => void Atomics.add(shared, PROGRESS, 1);
+
 port.on('message', (m: ToHelper) => {
   try {
-    switch (m.op) {
-      case 'begin':
-        replay.begin(m.held, m.reserve);
-        break;
-      case 'block': {
-        const used = m.ends[m.ends.length - 1]!;
-        local.set(inbox.subarray(m.block * BLOCK_BYTES, m.block * BLOCK_BYTES + used));
-        Atomics.store(shared, BUSY + m.block, 0);
-        Atomics.notify(shared, BUSY + m.block);
-        let from = 0;
-        for (const end of m.ends) {
-          replay.record(local.subarray(from, end));
-          from = end;
-        }
-        break;
-      }
-      case 'record':
-        replay.record(Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength));
-        break;
-      case 'finish': {
-        const handover = replay.handOver();
-        answer({ ok: true, handover }, handoverTransfer(handover));
-        return;
-      }
-    }
-    Atomics.add(shared, PROGRESS, 1);
-    Atomics.notify(shared, PROGRESS);
+    replay.begin(m.held, m.reserve);
+    replay.replayLog(nodeIO.readAt, m.log, progress);
+    const handover = replay.handOver();
+    answer({ ok: true, handover }, handoverTransfer(handover));
   } catch (e) {
     fail(e);
   }

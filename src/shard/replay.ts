@@ -4,7 +4,9 @@
 // keeps every device the engine held before the replay (from a snapshot).
 import { ShardEngine, type EngineHandover, type EngineLimits } from '../engine/engine.js';
 import { hashId } from '../engine/ring.js';
+import { scanFramesChunked } from '../storage/framing.js';
 import { decodeRecord, RecordType } from '../storage/records.js';
+import type { LogRange } from '../storage/store.js';
 import { applyEvents, groupByDevice } from './apply.js';
 import type { EventBatch } from './protocol.js';
 
@@ -71,9 +73,12 @@ export class LogReplay {
   private readonly ownsDevice = (deviceId: string): boolean => this.owns(deviceId);
 }
 
+/** Reads `length` bytes of a file at `position` into buf (as StorageIO.readAt). */
+export type ReadFileAt = (path: string, buf: Uint8Array, position: number) => number;
+
 /**
  * A helper's part of a replay: an engine of its own that applies the events of part `part` of
- * `parts` from the records it is given, then hands its devices over (replay-worker.ts runs one on
+ * `parts` from the log, read on its own, then hands its devices over (replay-worker.ts runs one on
  * a thread of its own).
  */
 export class ReplayPart {
@@ -98,6 +103,26 @@ export class ReplayPart {
 
   record(payload: Uint8Array): void {
     this.replay.record(payload);
+  }
+
+  /**
+   * Applies this part's events of every record in `log` (the ranges the shard's survey found
+   * whole), calling `progress` after each record. The ranges were checked already, so a range
+   * that does not scan to its end means the file changed under the replay: that throws.
+   */
+  replayLog(readAt: ReadFileAt, log: readonly LogRange[], progress: () => void = () => {}): void {
+    for (const { path, end } of log) {
+      const scan = scanFramesChunked(
+        (buf, position) => (position >= end ? 0 : readAt(path, buf.subarray(0, Math.min(buf.length, end - position)), position)),
+        (payload) => {
+          this.replay.record(payload);
+          progress();
+        },
+      );
+      if (scan.stop.kind !== 'end' || scan.validEnd !== end) {
+        throw new Error(`log segment ${path} does not read as it did in the survey (${scan.stop.kind} at byte ${scan.validEnd} of ${end})`);
+      }
+    }
   }
 
   /** Ends the replay (the id indexes of this part's devices) and gives the devices up. */

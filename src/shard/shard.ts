@@ -14,7 +14,7 @@ import { nodeIO } from '../storage/io.js';
 import { encodeEvents, encodeRuleAdded, encodeRuleRemoved, packedEventsRecord, RecordType } from '../storage/records.js';
 import { SnapshotWriterThread } from '../storage/snapshot-writer.js';
 import type { SnapshotState } from '../storage/snapshots.js';
-import { ShardStore, type Logger, type StoreOptions } from '../storage/store.js';
+import { ShardStore, type LogRange, type Logger, type StoreOptions } from '../storage/store.js';
 import { applyEvents, groupByDevice } from './apply.js';
 import { countDevices, unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
 import { LogReplay, replayPartOf } from './replay.js';
@@ -133,23 +133,25 @@ export class Shard {
     let replay: LogReplay | undefined;
     // Events per device in the log to replay, so each ring is sized once instead of doubling.
     const counts = new Map<string, number>();
+    // Where the records are, for the helpers to read them on their own.
+    let log: LogRange[] = [];
     const report = store.recover(
       (state) => this.importSnapshot(state),
       (payload) => {
-        replay ??= this.beginReplay(counts, helpers);
-        const events = replay.record(payload);
-        if (helpers.length > 0 && payload[0] === RecordType.EVENTS) for (const h of helpers) h.send(payload);
-        return events;
+        replay ??= this.beginReplay(counts, helpers, log);
+        return replay.record(payload);
       },
       {
         survey: (payload) => {
           if (payload[0] === RecordType.EVENTS) countDevices(payload.subarray(1), counts);
         },
+        surveyed: (ranges) => {
+          log = ranges;
+        },
         // Replaying on several threads, whose rings would all grow at once, always pays for the survey.
         surveyLogBytesMin: helpers.length > 0 ? 0 : undefined,
         // Before the log opens for appends: a helper that fails leaves the store closed.
         finish: () => {
-          if (replay !== undefined) for (const h of helpers) h.end();
           engine.endReplay();
           if (replay !== undefined && helpers.length > 0) {
             for (const h of helpers) engine.adopt(h.take());
@@ -179,9 +181,10 @@ export class Shard {
 
   /**
    * The first record is about to replay (after the snapshot and the survey): the devices are split
-   * into parts, this thread's rings and each helper's sized from the survey.
+   * into parts, this thread's rings and each helper's sized from the survey, and the helpers start
+   * on their parts of the records in `log`.
    */
-  private beginReplay(counts: Map<string, number>, helpers: ReplayHelper[]): LogReplay {
+  private beginReplay(counts: Map<string, number>, helpers: ReplayHelper[], log: LogRange[]): LogReplay {
     const engine = this.engine;
     const parts = helpers.length + 1;
     const held = [...engine.devices.keys()];
@@ -194,7 +197,7 @@ export class Shard {
       else reserves[part - 1]!.push([deviceId, events]);
     }
     counts.clear();
-    helpers.forEach((h, k) => h.begin(held, reserves[k]!));
+    helpers.forEach((h, k) => h.begin(held, reserves[k]!, log));
     return replay;
   }
 

@@ -74,8 +74,16 @@ export interface RecoveryReport {
 
 export interface RecoverOptions {
   survey?: (payload: Buffer) => void;
+  /** After the survey: where the replay's records are, segment by segment. */
+  surveyed?: (ranges: LogRange[]) => void;
   surveyLogBytesMin?: number;
   finish?: () => void;
+}
+
+/** The bytes [0, end) of a log segment's file: whole, checksummed frames that a replay applies. */
+export interface LogRange {
+  path: string;
+  end: number;
 }
 
 export type Logger = (level: 'info' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -160,6 +168,8 @@ export class ShardStore {
    * - `survey` first sees every record that will be applied (and nothing after), so the caller
    *   can size its state before the replay; only for a log of `surveyLogBytesMin` or more (by
    *   default the store option's, else SURVEY_LOG_BYTES_MIN), since it reads the log twice;
+   *   `surveyed` is then told where in the segments' files those records are (for other threads
+   *   to read them; the replay cuts damaged segments only after those bytes);
    * - `finish` runs after the last record is applied and before the log is opened for appends
    *   (what completes the caller's state: other threads' parts). If it throws, recovery fails
    *   with the store still closed, so nothing can be appended or snapshotted from a state that
@@ -168,7 +178,7 @@ export class ShardStore {
   recover(
     importState: (state: SnapshotState) => void,
     apply: (payload: Buffer) => number,
-    { survey, surveyLogBytesMin = this.options.surveyLogBytesMin ?? SURVEY_LOG_BYTES_MIN, finish }: RecoverOptions = {},
+    { survey, surveyed, surveyLogBytesMin = this.options.surveyLogBytesMin ?? SURVEY_LOG_BYTES_MIN, finish }: RecoverOptions = {},
   ): RecoveryReport {
     const started = performance.now();
     const dir = this.options.dir;
@@ -193,10 +203,14 @@ export class ShardStore {
     if (survey && this.bytesOf(segments) >= surveyLogBytesMin) {
       // The same scan as the replay below, so it stops where the replay will: at the end of each
       // segment's valid records, and for good at a damaged one.
+      const ranges: LogRange[] = [];
       for (const seq of segments) {
         const path = pathIn(dir, segmentName(seq));
-        if (scanFramesChunked((buf, position) => this.io.readAt(path, buf, position), survey).stop.kind === 'corrupt') break;
+        const scan = scanFramesChunked((buf, position) => this.io.readAt(path, buf, position), survey);
+        ranges.push({ path, end: scan.validEnd });
+        if (scan.stop.kind === 'corrupt') break;
       }
+      surveyed?.(ranges);
     }
     let stopped = false;
     for (let k = 0; k < segments.length; k++) {

@@ -3,27 +3,23 @@
 // detached here too).
 import type { EngineHandover, EngineLimits } from '../../src/engine/engine.js';
 import { ReplayPart } from '../../src/shard/replay.js';
+import type { StorageIO } from '../../src/storage/io.js';
+import type { LogRange } from '../../src/storage/store.js';
 import { handoverTransfer, type ReplayHelper } from '../../src/shard/replay-thread.js';
 
 export class LocalReplayHelper implements ReplayHelper {
   private readonly replay: ReplayPart;
   records = 0;
 
-  constructor(limits: EngineLimits, part: number, parts: number) {
+  /** `io`: the shard's own (the helper reads the log through it, as a thread reads the files). */
+  constructor(limits: EngineLimits, part: number, parts: number, private readonly io: StorageIO) {
     this.replay = new ReplayPart(limits, part, parts);
   }
 
-  begin(held: readonly string[], reserve: readonly (readonly [string, number])[]): void {
+  begin(held: readonly string[], reserve: readonly (readonly [string, number])[], log: readonly LogRange[]): void {
     this.replay.begin(held, reserve);
+    this.replay.replayLog((path, buf, position) => this.io.readAt(path, buf, position), log, () => this.records++);
   }
-
-  send(payload: Uint8Array): void {
-    // The reader reuses its buffer, as it does for a thread: keep nothing of it.
-    this.replay.record(Buffer.from(payload));
-    this.records++;
-  }
-
-  end(): void {}
 
   take(): EngineHandover {
     const h = this.replay.handOver();

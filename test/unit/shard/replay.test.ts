@@ -4,11 +4,16 @@
 import { describe, expect, it } from 'vitest';
 import { BatchBuilder, type Reply } from '../../../src/shard/protocol.js';
 import { ReplayThread, type ReplayHelperFactory } from '../../../src/shard/replay-thread.js';
-import { replayPartOf } from '../../../src/shard/replay.js';
+import { ReplayPart, replayPartOf } from '../../../src/shard/replay.js';
+import { encodeFrame } from '../../../src/storage/framing.js';
 import { Shard, type ShardOptions } from '../../../src/shard/shard.js';
 import { LocalReplayHelper } from '../../support/local-replay-helper.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { FakeDisk } from '../../property/durability-fake-io.js';
 import { encodePackedEvents } from '../../../src/storage/records.js';
+import { nodeIO, type StorageIO } from '../../../src/storage/io.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const T0 = Date.UTC(2025, 0, 15, 10);
 const DEVICES = 12;
@@ -99,11 +104,22 @@ async function resendNewest(s: Shard): Promise<number[]> {
   return [...reply.value.statuses];
 }
 
-const local = (made: LocalReplayHelper[]): ReplayHelperFactory => (limits, part, parts) => {
-  const h = new LocalReplayHelper(limits, part, parts);
+/** Helpers in this thread, reading the log through the shard's own `io`. */
+const local = (made: LocalReplayHelper[], io: StorageIO): ReplayHelperFactory => (limits, part, parts) => {
+  const h = new LocalReplayHelper(limits, part, parts, io);
   made.push(h);
   return h;
 };
+
+/** The shard's files of a fake disk, copied to a real directory (a helper thread reads the real files). */
+function onRealDisk(disk: FakeDisk, opts: ShardOptions): ShardOptions {
+  const io = disk.boot();
+  const dir = tempDir('replay-thread-');
+  for (const name of io.list(options.storage!.dir)) writeFileSync(join(dir, name), io.readFile(`${options.storage!.dir}/${name}`));
+  return { ...opts, storage: { ...opts.storage!, dir } };
+}
+
+const workerEntry = new URL('../../../dist/shard/replay-worker.js', import.meta.url);
 
 describe('log replay on several threads', () => {
   it('splits the devices new to the engine into parts by a hash of their own', () => {
@@ -117,7 +133,8 @@ describe('log replay on several threads', () => {
     const { disk, want, events } = await written();
     for (const threads of [1, 2, 3, 4]) {
       const helpers: LocalReplayHelper[] = [];
-      const replayed = new Shard(withThreads(threads), disk.boot(), () => {}, false, local(helpers));
+      const io = disk.boot();
+      const replayed = new Shard(withThreads(threads), io, () => {}, false, local(helpers, io));
       const report = replayed.open();
       expect(report.snapshotSeq).not.toBeNull();
       expect(report.events).toBe(events);
@@ -135,7 +152,8 @@ describe('log replay on several threads', () => {
     const evicted = want.at(-1) as { rawEvicted: number; rollupMinutesEvicted: number };
     expect(evicted.rollupMinutesEvicted).toBeGreaterThan(0);
     for (const threads of [1, 3]) {
-      const replayed = new Shard({ ...short, replay: { threads, logBytesMin: 0 } }, disk.boot(), () => {}, false, local([]));
+      const io = disk.boot();
+      const replayed = new Shard({ ...short, replay: { threads, logBytesMin: 0 } }, io, () => {}, false, local([], io));
       replayed.open();
       expect(answers(replayed)).toEqual(want);
     }
@@ -144,13 +162,12 @@ describe('log replay on several threads', () => {
   it('answers as the live shard did with a helper thread', async () => {
     const { disk, want } = await written();
     // The thread runs the compiled worker from dist/ (built by the global setup).
-    const entry = new URL('../../../dist/shard/replay-worker.js', import.meta.url);
     let started = 0;
     const thread: ReplayHelperFactory = (limits, part, parts) => {
       started++;
-      return new ReplayThread(limits, part, parts, entry);
+      return new ReplayThread(limits, part, parts, workerEntry);
     };
-    const replayed = new Shard(withThreads(2), disk.boot(), () => {}, false, thread);
+    const replayed = new Shard(onRealDisk(disk, withThreads(2)), nodeIO, () => {}, false, thread);
     replayed.open();
     expect(started).toBe(1);
     expect(answers(replayed)).toEqual(want);
@@ -158,10 +175,9 @@ describe('log replay on several threads', () => {
   });
 
   it("a helper thread's heap gets the young generation it is given, and V8's own without one", () => {
-    const entry = new URL('../../../dist/shard/replay-worker.js', import.meta.url);
     const limits = withThreads(2).limits;
-    const sized = new ReplayThread(limits, 1, 2, entry, 10);
-    const plain = new ReplayThread(limits, 1, 2, entry);
+    const sized = new ReplayThread(limits, 1, 2, workerEntry, 10);
+    const plain = new ReplayThread(limits, 1, 2, workerEntry);
     try {
       expect(sized.youngGenerationMb).toBe(10);
       // Unset, the parent sees -1; V8 then sizes it as for any thread (48 MB here).
@@ -172,31 +188,65 @@ describe('log replay on several threads', () => {
     }
   });
 
-  it('a record longer than a shared block reaches the helper thread whole', async () => {
+  it('a helper thread reads the log only as far as the survey found it whole (a torn record at its end is not applied)', async () => {
     const disk = new FakeDisk(12);
     const live = new Shard(options, disk.boot());
     live.open();
-    // 16,000 events with long ids: a record of more than the 1 MiB of a block.
-    const big = new BatchBuilder();
-    for (let i = 0; i < 16_000; i++) big.add(i, `d${i % DEVICES}`, `big-${'x'.repeat(40)}-${i}`, T0 + i, { cpu: i, mem: i / 3 }, i % 2 ? ['room:1'] : []);
-    const packed = big.finish();
-    expect(packed.byteLength).toBeGreaterThan(1 << 20);
-    expect(((await live.handle({ op: 'ingest', batch: packed })) as IngestReply).ok).toBe(true);
-    await ingest(live, 0, 2, DEVICES);
+    await ingest(live, 0, 4, DEVICES);
     const want = answers(live);
+    // A record the crash cut short: the rest of a batch of new events never reached the disk.
+    const torn = new BatchBuilder();
+    for (let i = 0; i < 40; i++) torn.add(i, `d${i % DEVICES}`, `torn-${i}`, T0 + 1e6 + i, { cpu: -1 }, ['room:9']);
+    await live.store!.append(encodePackedEvents(torn.finishBytes()));
     disk.crash();
     disk.reboot('none');
-    const entry = new URL('../../../dist/shard/replay-worker.js', import.meta.url);
-    const replayed = new Shard(withThreads(2), disk.boot(), () => {}, false, (limits, part, parts) => new ReplayThread(limits, part, parts, entry));
-    expect(replayed.open().events).toBe(16_000 + 80);
+    const real = onRealDisk(disk, withThreads(2));
+    const segment = disk.boot().list(options.storage!.dir).filter((n) => n.endsWith('.log')).sort().at(-1)!;
+    const path = join(real.storage!.dir, segment);
+    const whole = readFileSync(path);
+    writeFileSync(path, whole.subarray(0, whole.length - 100));
+    const logged: string[] = [];
+    const replayed = new Shard(real, nodeIO, (level, msg, fields) => logged.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`), false, (limits, part, parts) => new ReplayThread(limits, part, parts, workerEntry));
+    const report = replayed.open();
+    expect(report.torn).toBe(1);
+    // The helper's part counted (a helper that read on into the torn record would have failed, and the shard replayed alone).
+    expect(logged.filter((m) => m.startsWith('error'))).toEqual([]);
+    expect(logged.some((m) => m.startsWith('info shard recovered') && m.includes('"replayThreads":2'))).toBe(true);
     expect(answers(replayed)).toEqual(want);
+  });
+
+  it("a helper's part reads each segment only up to the end it is given, and fails on one that no longer reads whole", () => {
+    const record = (k: number) => {
+      const b = new BatchBuilder();
+      for (let i = 0; i < 10; i++) b.add(i, `d${i}`, `r${k}-${i}`, T0 + k * 100 + i, { cpu: i }, []);
+      return encodeFrame(encodePackedEvents(b.finishBytes()));
+    };
+    const frames = [record(0), record(1), record(2)];
+    const file = Buffer.concat(frames);
+    const readAt = (_path: string, buf: Uint8Array, position: number) => {
+      const n = Math.max(0, Math.min(buf.length, file.length - position));
+      buf.set(file.subarray(position, position + n));
+      return n;
+    };
+    const stored = (part: ReplayPart) => part.handOver().eventsStored;
+    const whole = new ReplayPart(options.limits, 0, 1);
+    let records = 0;
+    whole.replayLog(readAt, [{ path: 'seg', end: file.length }], () => records++);
+    expect([records, stored(whole)]).toEqual([3, 30]);
+    // The survey stopped after two frames (what follows was damaged, or torn): the third is not applied.
+    const two = new ReplayPart(options.limits, 0, 1);
+    two.replayLog(readAt, [{ path: 'seg', end: frames[0]!.length + frames[1]!.length }]);
+    expect(stored(two)).toBe(20);
+    // A range that ends inside a frame, or past the file: the file is not what the survey read.
+    expect(() => new ReplayPart(options.limits, 0, 1).replayLog(readAt, [{ path: 'seg', end: frames[0]!.length + 5 }])).toThrow(/does not read as it did in the survey/);
+    expect(() => new ReplayPart(options.limits, 0, 1).replayLog(readAt, [{ path: 'seg', end: file.length + 1 }])).toThrow(/does not read as it did in the survey/);
   });
 
   it('a helper thread that fails: the replay starts over on the shard\'s thread alone, and says why', async () => {
     const { disk, want } = await written();
     const entry = new URL('../../support/failing-replay-worker.mjs', import.meta.url);
     const logged: string[] = [];
-    const replayed = new Shard(withThreads(2), disk.boot(), (_level, msg, fields) => logged.push(`${msg} ${JSON.stringify(fields ?? {})}`), false, (limits, part, parts) => new ReplayThread(limits, part, parts, entry));
+    const replayed = new Shard(onRealDisk(disk, withThreads(2)), nodeIO, (_level, msg, fields) => logged.push(`${msg} ${JSON.stringify(fields ?? {})}`), false, (limits, part, parts) => new ReplayThread(limits, part, parts, entry));
     replayed.open();
     expect(answers(replayed)).toEqual(want);
     expect(logged.some((m) => m.includes('replay helper 1 failed: Error: the helper could not apply a record; replaying again'))).toBe(true);
@@ -213,7 +263,8 @@ describe('log replay on several threads', () => {
     expect(tail).toBeLessThan(logged); // the snapshot covers the first shard's segment
     for (const [min, threads] of [[tail + 1, 1], [tail, 2]] as const) {
       const helpers: LocalReplayHelper[] = [];
-      const replayed = new Shard({ ...options, replay: { threads: 2, logBytesMin: min } }, disk.boot(), () => {}, false, local(helpers));
+      const io = disk.boot();
+      const replayed = new Shard({ ...options, replay: { threads: 2, logBytesMin: min } }, io, () => {}, false, local(helpers, io));
       replayed.open();
       expect(helpers.length).toBe(threads - 1);
       expect(answers(replayed)).toEqual(want);
@@ -225,7 +276,8 @@ describe('log replay on several threads', () => {
   it('is ready before the id indexes, which indexIds builds a step at a time (or a device\'s next event at once)', async () => {
     const { disk, want } = await written();
     for (const threads of [1, 3]) {
-      const replayed = new Shard(withThreads(threads), disk.boot(), () => {}, false, local([]));
+      const io = disk.boot();
+      const replayed = new Shard(withThreads(threads), io, () => {}, false, local([], io));
       replayed.open();
       const unindexed = () => [...replayed.engine.devices.values()].filter((d) => !d.ring.indexed).length;
       expect(unindexed()).toBe(DEVICES);
@@ -274,15 +326,16 @@ describe('log replay on several threads', () => {
     const { disk, want } = await written();
     const helpers: LocalReplayHelper[] = [];
     let cancelled = 0;
+    const io = disk.boot();
     const breaking: ReplayHelperFactory = (limits, part, parts) => {
-      const h = local(helpers)(limits, part, parts) as LocalReplayHelper;
+      const h = local(helpers, io)(limits, part, parts) as LocalReplayHelper;
       h.cancel = () => void cancelled++;
       if (part === 2) h.take = () => {
         throw new Error('replay helper thread 2 failed: boom');
       };
       return h;
     };
-    const replayed = new Shard(withThreads(3), disk.boot(), () => {}, false, breaking);
+    const replayed = new Shard(withThreads(3), io, () => {}, false, breaking);
     expect(() => replayed.open()).toThrow('replay helper thread 2 failed: boom');
     expect(cancelled).toBe(2);
     // Nothing was half-opened: writes are refused, and closing writes no snapshot of the part
