@@ -1,16 +1,20 @@
 // Recovery speed: writes a shard log of N events directly (the same records the server writes),
-// then times the real server from start to ready, replaying the log: first on the shard's thread
-// alone (REPLAY_THREADS=1, then killed so the log stays unsnapshotted), then with the default
-// helper threads; then stops it cleanly (which snapshots) and times a start from the snapshot.
-// The replay rate divides the events by the shard's own recovery time (snapshot, log replay, id
-// indexes, helpers' devices adopted), read from its "shard recovered" line; the seconds the front
-// waited (from its recover() call, which starts after the HTTP listener is up) are shown beside it.
-// One JSON line per size.
+// then times the real server from start to ready, replaying the log RECOVERY_ROUNDS times (3) on
+// the shard's thread alone (REPLAY_THREADS=1) and as many times with the default helper threads,
+// alternating, each start killed so that the log stays unsnapshotted; the medians count (this
+// VM's speed moves from one start to the next), and every start is listed. Then one more start
+// is stopped cleanly (which snapshots) and a start from the snapshot is timed.
+// The replay rate divides the events by the shard's own recovery time (snapshot, log replay,
+// helpers' devices adopted; the id indexes are built after it is ready), read from its "shard
+// recovered" line; the seconds the front waited (from its recover() call, which starts after the
+// HTTP listener is up) are shown beside it. One JSON line per size.
 import { rmSync } from 'node:fs';
 import { DEVICES, startServer, tempDir, writeLog } from './lib.mjs';
 
 const SHARDS = Number(process.env.RECOVERY_SHARDS ?? 1);
 const SIZES = (process.env.RECOVERY_EVENTS ?? '1000000,10000000').split(',').map(Number);
+const ROUNDS = Number(process.env.RECOVERY_ROUNDS ?? 3);
+const median = (runs) => [...runs].sort((a, b) => a.replaySeconds - b.replaySeconds)[Math.floor(runs.length / 2)];
 
 /** The slowest shard's recovery report and the front's, from a server's output. */
 function reports(server) {
@@ -40,21 +44,31 @@ for (const events of SIZES) {
   const dataDir = tempDir('bench-recovery-');
   const logBytes = writeLog(dataDir, events, SHARDS);
   const env = { DATA_DIR: dataDir, SHARDS: String(SHARDS), SNAPSHOT_INTERVAL_MS: '0', SNAPSHOT_LOG_BYTES: String(2 ** 40), RING_CAPACITY: String(Math.ceil(events / DEVICES)) };
-  // Killed: no snapshot, so the next start replays the same log.
-  const oneThread = await timed({ ...env, REPLAY_THREADS: '1' }, events, 'SIGKILL');
-  const threads = await timed(env, events, 'SIGTERM');
+  // Killed: no snapshot, so the next start replays the same log. The order alternates, so
+  // neither setting always starts first.
+  const ones = [];
+  const twos = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    if (r % 2 === 0) ones.push(await timed({ ...env, REPLAY_THREADS: '1' }, events, 'SIGKILL'));
+    twos.push(await timed(env, events, 'SIGKILL'));
+    if (r % 2 === 1) ones.push(await timed({ ...env, REPLAY_THREADS: '1' }, events, 'SIGKILL'));
+  }
+  const oneThread = median(ones);
+  const threads = median(twos);
+  const { stopSeconds } = await timed(env, events, 'SIGTERM');
   const fromSnapshot = await startServer(env);
   const snap = reports(fromSnapshot);
   await fromSnapshot.stop();
   rmSync(dataDir, { recursive: true, force: true });
-  const { stopSeconds, ...logReplay } = threads;
+  const { stopSeconds: _, ...logReplay } = threads;
   console.log(
     JSON.stringify({
       scenario: 'recovery',
       events,
       logBytes,
-      logReplay,
-      oneThread: { readySeconds: oneThread.readySeconds, replaySeconds: oneThread.replaySeconds, eventsPerSec: oneThread.eventsPerSec },
+      rounds: ROUNDS,
+      logReplay: { ...logReplay, allReplaySeconds: twos.map((t) => t.replaySeconds) },
+      oneThread: { readySeconds: oneThread.readySeconds, replaySeconds: oneThread.replaySeconds, eventsPerSec: oneThread.eventsPerSec, allReplaySeconds: ones.map((t) => t.replaySeconds) },
       speedupOverOneThread: Number((oneThread.replaySeconds / threads.replaySeconds).toFixed(2)),
       cleanStopWithSnapshotSeconds: stopSeconds,
       fromSnapshot: { readySeconds: Number(fromSnapshot.readySeconds.toFixed(2)), recoverSeconds: Number(snap.shardSeconds.toFixed(3)) },

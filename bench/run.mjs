@@ -82,7 +82,7 @@ const row = (r) => {
     case 'recovery':
       return [
         `recovery, ${fmt(r.events)} events`,
-        `log ${fmt(Math.round(r.logBytes / 1e6))} MB on ${r.logReplay.threads} threads: ready in ${r.logReplay.readySeconds} s (${r.speedupOverOneThread}x one thread's ${fmt(r.oneThread.eventsPerSec)} ev/s); from snapshot ready in ${r.fromSnapshot.readySeconds} s`,
+        `log ${fmt(Math.round(r.logBytes / 1e6))} MB on ${r.logReplay.threads} threads, median of ${r.rounds ?? 1} starts (${(r.logReplay.allReplaySeconds ?? [r.logReplay.replaySeconds]).join(', ')} s): ready in ${r.logReplay.readySeconds} s (${r.speedupOverOneThread}x one thread's ${fmt(r.oneThread.eventsPerSec)} ev/s); from snapshot ready in ${r.fromSnapshot.readySeconds} s`,
         `${fmt(r.logReplay.eventsPerSec)} ev/s replayed`,
         '',
         '',
