@@ -7,7 +7,8 @@
 // The replay rate divides the events by the shard's own recovery time (snapshot, log replay,
 // helpers' devices adopted; the id indexes are built after it is ready), read from its "shard
 // recovered" line; the seconds the front waited (from its recover() call, which starts after the
-// HTTP listener is up) are shown beside it. One JSON line per size.
+// HTTP listener is up) are shown beside it. Every start must hold every event of the log and
+// answer a few queries exactly as the first start did. One JSON line per size.
 import { rmSync } from 'node:fs';
 import { DEVICES, startServer, tempDir, writeLog } from './lib.mjs';
 
@@ -25,9 +26,35 @@ function reports(server) {
   return { shardSeconds: slowest.seconds, threads: slowest.replayThreads, frontSeconds: front.seconds };
 }
 
+// Every start must answer the same as the first (one thread, helpers, snapshot), and hold every event.
+const QUERIES = [
+  '/v1/devices/dev-7/events?limit=20',
+  '/v1/metrics/aggregate?metric=temp&interval=1h&from_time=2025-01-01T00:00:00Z&to_time=2025-02-01T00:00:00Z',
+  '/v1/metrics/aggregate?metric=cpu&device_id=dev-3&interval=1m&from_time=2025-01-01T00:00:00Z&to_time=2025-01-01T03:00:00Z',
+  '/v1/search?tag=room:7&tag=fw:v1&limit=50',
+];
+let expected;
+
+async function checkAnswers(server, events) {
+  const got = [];
+  for (const q of QUERIES) {
+    const res = await fetch(`http://127.0.0.1:${server.port}${q}`);
+    if (res.status !== 200) throw new Error(`check failed: ${q} answered ${res.status}`);
+    got.push(await res.text());
+  }
+  const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+  const stored = metrics.split('\n').filter((l) => l.startsWith('telemetry_events_stored_total')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+  if (stored !== events) throw new Error(`check failed: ${stored} events stored after recovery, ${events} in the log`);
+  expected ??= got;
+  got.forEach((a, i) => {
+    if (a !== expected[i]) throw new Error(`check failed: ${QUERIES[i]} answered differently after another recovery`);
+  });
+}
+
 async function timed(env, events, signal) {
   const server = await startServer(env);
   const r = reports(server);
+  await checkAnswers(server, events);
   const stopStart = performance.now();
   await server.stop(signal);
   return {
@@ -41,6 +68,7 @@ async function timed(env, events, signal) {
 }
 
 for (const events of SIZES) {
+  expected = undefined;
   const dataDir = tempDir('bench-recovery-');
   const logBytes = writeLog(dataDir, events, SHARDS);
   const env = { DATA_DIR: dataDir, SHARDS: String(SHARDS), SNAPSHOT_INTERVAL_MS: '0', SNAPSHOT_LOG_BYTES: String(2 ** 40), RING_CAPACITY: String(Math.ceil(events / DEVICES)) };
@@ -58,6 +86,7 @@ for (const events of SIZES) {
   const { stopSeconds } = await timed(env, events, 'SIGTERM');
   const fromSnapshot = await startServer(env);
   const snap = reports(fromSnapshot);
+  await checkAnswers(fromSnapshot, events);
   await fromSnapshot.stop();
   rmSync(dataDir, { recursive: true, force: true });
   const { stopSeconds: _, ...logReplay } = threads;
