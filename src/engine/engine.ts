@@ -139,6 +139,8 @@ export interface EngineStats {
   eventsDuplicate: number;
   rawEvicted: number;
   rollupMinutesEvicted: number;
+  /** Devices whose id index (dedup) recovery left to be built, not built yet (see endReplay). */
+  idIndexesPending: number;
 }
 
 /** Newest first across devices: time, then device_id, then event_id, all descending. */
@@ -513,7 +515,9 @@ export class ShardEngine {
     let rollupBytes = 0;
     let postingsLists = 0;
     let postingsEntries = 0;
+    let idIndexesPending = 0;
     for (const d of this.devices.values()) {
+      if (!d.ring.indexed) idIndexesPending++;
       rawEvents += d.ring.length;
       rawBytes += d.ring.bytes;
       for (const r of d.rollups.values()) {
@@ -542,6 +546,7 @@ export class ShardEngine {
       eventsDuplicate: this.eventsDuplicate,
       rawEvicted: this.rawEvicted,
       rollupMinutesEvicted: this.rollupMinutesEvicted,
+      idIndexesPending,
     };
   }
 

@@ -121,6 +121,7 @@ export class Metrics {
       snapshotBytes: gauge('snapshot_size_bytes', 'Size of the last snapshot.'),
       snapshotAge: gauge('snapshot_age_seconds', 'Time since the last snapshot (since start when none yet).'),
       replaySeconds: gauge('replay_duration_seconds', 'Time recovery (snapshot load and log replay) took at start.'),
+      idIndexesPending: gauge('id_indexes_pending', 'Devices whose event-id index (dedup) is still being built after recovery.'),
       failed: gauge('shard_failed', '1 when the shard stopped accepting writes after a storage error.'),
     };
     this.memoryRows = new client.Gauge({ name: `${PREFIX}memory_rows`, help: 'Rows held in memory, by kind (raw events, rollup minutes, postings).', labelNames: ['shard', 'kind'], registers: [r] });
@@ -192,6 +193,7 @@ export class Metrics {
       g.rollupBuckets!.set({ shard }, e.rollupMinutes);
       g.tagIndexEntries!.set({ shard }, e.postingsEntries);
       g.alertRules!.set({ shard }, e.alertRules);
+      g.idIndexesPending!.set({ shard }, e.idIndexesPending);
       g.failed!.set({ shard }, s.failed ? 1 : 0);
       this.memoryRows.set({ shard, kind: 'raw' }, e.rawEvents);
       this.memoryRows.set({ shard, kind: 'rollup' }, e.rollupMinutes);

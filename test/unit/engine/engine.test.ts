@@ -673,6 +673,7 @@ describe('ShardEngine.stats', () => {
       eventsDuplicate: 1,
       rawEvicted: 1,
       rollupMinutesEvicted: 0,
+      idIndexesPending: 0,
     });
     expect(s.rawBytes).toBeGreaterThan(0);
     expect(s.rollupBytes).toBeGreaterThan(0);

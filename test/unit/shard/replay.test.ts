@@ -281,11 +281,13 @@ describe('log replay on several threads', () => {
       replayed.open();
       const unindexed = () => [...replayed.engine.devices.values()].filter((d) => !d.ring.indexed).length;
       expect(unindexed()).toBe(DEVICES);
+      expect(replayed.engine.stats().idIndexesPending).toBe(DEVICES);
       expect(answers(replayed)).toEqual(want);
       let steps = 0;
       while (replayed.indexIds(0)) steps++;
       expect(steps).toBe(DEVICES - 1); // a device a step when the budget is spent at once
       expect(unindexed()).toBe(0);
+      expect(replayed.engine.stats().idIndexesPending).toBe(0);
       expect(await resendNewest(replayed)).toEqual(new Array(DEVICES).fill(1));
       disk.crash();
       disk.reboot('none');
