@@ -207,7 +207,7 @@ export class ShardEngine {
   ): IngestStatus {
     const d = this.devices.get(deviceId) ?? this.newDevice(deviceId);
     if (!this.replaying) {
-      if (!d.ring.indexed) this.idRepeats += d.ring.resumeIdIndex();
+      this.ensureIdIndex(d);
       if (d.ring.hasId(eventId)) {
         this.eventsDuplicate++;
         return DUPLICATE;
@@ -322,11 +322,15 @@ export class ShardEngine {
   indexIds(deadline = Infinity): boolean {
     const waiting = this.unindexed;
     while (waiting.length > 0) {
-      const d = waiting.pop()!;
-      if (!d.ring.indexed) this.idRepeats += d.ring.resumeIdIndex();
+      this.ensureIdIndex(waiting.pop()!);
       if (performance.now() >= deadline) break;
     }
     return waiting.length > 0;
+  }
+
+  /** Builds the device's id index if it waits for one (counting the repeats it finds). */
+  private ensureIdIndex(d: Device): void {
+    if (!d.ring.indexed) this.idRepeats += d.ring.resumeIdIndex();
   }
 
   /**

@@ -98,7 +98,7 @@ export class ReplayThread implements ReplayHelper {
   }
 
   take(): EngineHandover {
-    this.waitFor(() => Atomics.load(this.shared, STATE) === ANSWERED);
+    this.waitForAnswer();
     const answer = this.answer();
     if (!answer) throw new ReplayHelperError(`replay helper ${this.part} answered nothing`);
     return answer;
@@ -118,14 +118,13 @@ export class ReplayThread implements ReplayHelper {
     return this.waitedMs / 1000;
   }
 
-  /** Blocks until done(); throws when the helper did not start, or stalled. */
-  private waitFor(done: () => boolean): void {
+  /** Blocks until the helper has answered; throws when it did not start, or stalled. */
+  private waitForAnswer(): void {
     const start = performance.now();
     try {
       let progress = Atomics.load(this.shared, PROGRESS);
       let since = start;
-      while (!done()) {
-        const state = Atomics.load(this.shared, STATE);
+      for (let state = Atomics.load(this.shared, STATE); state !== ANSWERED; state = Atomics.load(this.shared, STATE)) {
         Atomics.wait(this.shared, STATE, state, 100);
         const now = performance.now();
         const p = Atomics.load(this.shared, PROGRESS);
