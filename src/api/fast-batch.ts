@@ -18,8 +18,8 @@ const EMPTY: Uint8Array = Buffer.alloc(0);
 
 /**
  * Device ids, metric names and tags repeat across a batch and across batches: a direct-mapped
- * cache by a hash of their bytes gives back the same string object, so the scan makes one string
- * per event (its id) instead of six, and the batch builder's dictionary hashes each string once.
+ * cache by a hash of their bytes gives back the same string object, so the scan makes no string
+ * per event (its id's bytes are copied as they are), and the batch's dictionary hashes each string once.
  */
 const INTERN_SLOTS = 4096;
 
@@ -63,7 +63,10 @@ class Scanner {
   maxTagsPerEvent = 0;
   maxTagLength = 0;
   devices: number[] = [];
-  eventIds: string[] = [];
+  /** The event ids' bytes back to back (grown, kept between scans), idLength of them this scan's. */
+  idBytes = new Uint8Array(1 << 16);
+  idLength = 0;
+  idEnds: number[] = [];
   ts: number[] = [];
   metricEnds: number[] = [];
   metricNames: number[] = [];
@@ -394,7 +397,8 @@ class Scanner {
     if (!this.at(0x7b)) return false;
     this.p++;
     let seen = 0;
-    let eventId = '';
+    let idStart = 0;
+    let idEnd = 0;
     let device = 0;
     let ts: number | undefined;
     this.ws();
@@ -416,8 +420,10 @@ class Scanner {
           if (!this.simpleString()) return false;
           const len = this.strEnd - this.strStart;
           if (len < 1 || len > this.maxIdLength) return false;
-          if (key === EVENT_ID) eventId = this.latin1(this.strStart, this.strEnd);
-          else device = this.ref();
+          if (key === EVENT_ID) {
+            idStart = this.strStart;
+            idEnd = this.strEnd;
+          } else device = this.ref();
           break;
         }
         case TIME_STAMP:
@@ -443,12 +449,27 @@ class Scanner {
       if (!more) break;
     }
     if ((seen & REQUIRED) !== REQUIRED) return false;
-    this.eventIds.push(eventId);
+    this.addId(idStart, idEnd);
     this.devices.push(device);
     this.ts.push(ts!);
     this.metricEnds.push(this.metricNames.length);
     this.tagEnds.push(this.tags.length);
     return true;
+  }
+
+  /** Appends the event id b[from..to) to the batch's (printable ASCII: one byte a code unit). */
+  private addId(from: number, to: number): void {
+    let at = this.idLength;
+    if (at + (to - from) > this.idBytes.length) {
+      const grown = new Uint8Array(2 * (at + (to - from)));
+      grown.set(this.idBytes.subarray(0, at));
+      this.idBytes = grown;
+    }
+    const out = this.idBytes;
+    const b = this.b;
+    for (let k = from; k < to; k++) out[at++] = b[k]!;
+    this.idLength = at;
+    this.idEnds.push(at);
   }
 
   scan(): boolean {
@@ -486,7 +507,8 @@ class Scanner {
     this.strings = [];
     this.dictionary = new Map();
     this.devices = [];
-    this.eventIds = [];
+    this.idLength = 0;
+    this.idEnds = [];
     this.ts = [];
     this.metricEnds = [];
     this.metricNames = [];
@@ -497,7 +519,7 @@ class Scanner {
     this.b = EMPTY; // a body can be large; the scan must not keep the last one alive
     this.dictionary = EMPTY_DICTIONARY;
     if (!ok) return undefined;
-    return new ScannedBatch(packColumns(this));
+    return new ScannedBatch(packColumns(this, { chars: this.idBytes.slice(0, this.idLength), ends: Uint32Array.from(this.idEnds) }));
   }
 }
 

@@ -17,6 +17,7 @@ import { DeviceRing, hashId, type IdColumns, type RingParts } from './ring.js';
 import { MINUTE_MS, MinuteRollup, minuteOf } from './rollups.js';
 import { SortedColumns, type ColumnsParts } from './sorted-columns.js';
 import { formatIso } from '../time.js';
+import { charsString, type IdChars } from '../codec/id-column.js';
 
 export interface EngineLimits {
   ringCapacity: number;
@@ -188,13 +189,16 @@ export class ShardEngine {
   }
 
   /**
-   * Applies one event: the single entry point for state changes from events. Metrics are
-   * names[mFrom..mTo) with values[mFrom..mTo); tags are tags[tFrom..tTo). Fired alerts are
-   * appended to `alerts`. Returns STORED or DUPLICATE.
+   * Applies one event: the single entry point for state changes from events. Its id is the code
+   * units ids[idFrom..idTo) (copied; see codec/id-column.ts). Metrics are names[mFrom..mTo) with
+   * values[mFrom..mTo); tags are tags[tFrom..tTo). Fired alerts are appended to `alerts`.
+   * Returns STORED or DUPLICATE.
    */
   ingest(
     deviceId: string,
-    eventId: string,
+    ids: IdChars,
+    idFrom: number,
+    idTo: number,
     ts: number,
     names: readonly string[],
     values: ArrayLike<number>,
@@ -208,7 +212,7 @@ export class ShardEngine {
     const d = this.devices.get(deviceId) ?? this.newDevice(deviceId);
     if (!this.replaying) {
       this.ensureIdIndex(d);
-      if (d.ring.hasId(eventId)) {
+      if (d.ring.hasIdChars(ids, idFrom, idTo)) {
         this.eventsDuplicate++;
         return DUPLICATE;
       }
@@ -219,10 +223,10 @@ export class ShardEngine {
     const rawHorizon = d.maxTs - this.limits.rawRetentionMs;
     const metricNames = this.resolveNames(d, names, mFrom, mTo);
 
-    if (ts >= rawHorizon && !(ring.length === ring.capacity && ring.isBeforeOldest(ts, eventId))) {
+    if (ts >= rawHorizon && !(ring.length === ring.capacity && ring.isBeforeOldestChars(ts, ids, idFrom, idTo))) {
       if (ring.length === ring.capacity) this.evictOldest(d);
       const tagSet = this.tagSetOf(d, tags, tFrom, tTo);
-      const s = ring.insert(ts, eventId, tagSet);
+      const s = ring.insertChars(ts, ids, idFrom, idTo, tagSet);
       const cols = ring.cols;
       const colOf = d.lastCols;
       for (let k = 0; k < metricNames; k++) {
@@ -265,7 +269,7 @@ export class ShardEngine {
 
     if (alerts !== undefined) {
       const rules = this.rules.forDevice(deviceId);
-      if (rules !== undefined) this.evaluate(rules, deviceId, eventId, ts, names, values, mFrom, mTo, alerts);
+      if (rules !== undefined) this.evaluate(rules, deviceId, ids, idFrom, idTo, ts, names, values, mFrom, mTo, alerts);
     }
     return STORED;
   }
@@ -714,7 +718,9 @@ export class ShardEngine {
   private evaluate(
     rules: readonly AlertRule[],
     deviceId: string,
-    eventId: string,
+    ids: IdChars,
+    idFrom: number,
+    idTo: number,
     ts: number,
     names: readonly string[],
     values: ArrayLike<number>,
@@ -731,7 +737,7 @@ export class ShardEngine {
         for (let j = mFrom; j < mTo; j++) metrics.push([names[j]!, values[j]!]);
         const fired: FiredAlert = {
           device_id: deviceId,
-          event_id: eventId,
+          event_id: charsString(ids, idFrom, idTo),
           time: ts,
           metrics,
           alert_id: rule.id,

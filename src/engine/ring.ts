@@ -24,16 +24,18 @@
 // (a cache miss) only when the hashes agree. A JS Set of millions of strings cost about 0.6 µs per
 // insert (mostly the garbage collector tending its growing tables) and ~28 bytes per id; this
 // costs 6 to 12 bytes per row and is invisible to the collector.
+//
+// Ids come in as code units too (an event batch's id column, codec/id-column.ts): the methods that
+// take an id take its characters as `chars[from..to)`. Those that take a string are for callers
+// off the hot path (tests, mostly).
 
-import { latin1 } from '../codec/latin1.js';
+import { charsString, type IdChars } from '../codec/id-column.js';
 
 const INITIAL_ROWS = 16;
 /** Longest event id a ring stores: its length column is 16-bit (the API allows far less). */
 export const RING_ID_CHARS_MAX = 0xffff;
 /** Arena characters per row of a new ring (event ids are often shorter). */
 const INITIAL_ID_CHARS_PER_ROW = 16;
-
-type IdChars = Uint8Array | Uint16Array;
 
 /** Event ids as snapshots hold them: their characters back to back (bytes, or UTF-16 code units), and each one's length. */
 export interface IdColumns {
@@ -48,6 +50,13 @@ export function hashId(s: string): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
+}
+
+/** The code units of a string, in an array of its own (for the methods that take ids as strings). */
+function charsOf(id: string): Uint16Array {
+  const out = new Uint16Array(id.length);
+  for (let k = 0; k < id.length; k++) out[k] = id.charCodeAt(k);
+  return out;
 }
 
 /** hashId of the string whose code units are chars[from..from+n). */
@@ -111,9 +120,14 @@ export class DeviceRing {
    * builds it whole.
    */
   private indexing = true;
-  /** The hash of the id last looked up: an insert follows a lookup of the same id. */
-  private lastId = '';
-  private lastHash = hashId('');
+  /**
+   * The id last looked up (hasIdChars) and its hash, for the insert that follows a lookup of the
+   * same id; the insert takes it (then it is forgotten), so no other id can be given this hash.
+   */
+  private lastChars: IdChars | undefined;
+  private lastFrom = 0;
+  private lastTo = 0;
+  private lastHash = 0;
 
   /**
    * `initialRows` (16 to 31) staggers growth: devices fed evenly would otherwise all double at the
@@ -156,7 +170,7 @@ export class DeviceRing {
     else if (!isIdList(ids)) ring.idsFromColumns(ids, n);
     else {
       for (let i = 0; i < n; i++) {
-        ring.idStart[i] = ring.appendId(ids[i]!);
+        ring.idStart[i] = ring.appendId(charsOf(ids[i]!), 0, ids[i]!.length);
         ring.idLen[i] = ids[i]!.length;
         ring.length = i + 1;
       }
@@ -268,8 +282,18 @@ export class DeviceRing {
 
   /** True when a row with this event id is held. */
   hasId(id: string): boolean {
+    return this.hasIdChars(charsOf(id), 0, id.length);
+  }
+
+  /** True when a row with the event id chars[from..to) is held. */
+  hasIdChars(chars: IdChars, from: number, to: number): boolean {
     if (!this.indexing) throw new Error('DeviceRing.hasId: the id index is suspended (resumeIdIndex builds it)');
-    return this.idPosition(id) >= 0;
+    const h = hashChars(chars, from, to - from);
+    this.lastChars = chars;
+    this.lastFrom = from;
+    this.lastTo = to;
+    this.lastHash = h;
+    return this.idPosition(chars, from, to, h) >= 0;
   }
 
   /**
@@ -299,53 +323,41 @@ export class DeviceRing {
     return n;
   }
 
-  private hashOf(id: string): number {
-    if (id === this.lastId) return this.lastHash;
-    this.lastId = id;
-    return (this.lastHash = hashId(id));
+  /** The hash of chars[from..to): the one hasIdChars just computed when it was for the same id. */
+  private takeHash(chars: IdChars, from: number, to: number): number {
+    if (chars === this.lastChars && from === this.lastFrom && to === this.lastTo) {
+      this.lastChars = undefined;
+      return this.lastHash;
+    }
+    return hashChars(chars, from, to - from);
   }
 
-  /** Where the index holds id, or -1. */
-  private idPosition(id: string): number {
+  /** Where the index holds the id chars[from..to) (whose hash is h), or -1. */
+  private idPosition(chars: IdChars, from: number, to: number, h: number): number {
     const index = this.idIndex;
     const mask = this.idMask;
     const slotMask = this.slotMask;
-    const h = this.hashOf(id);
     for (let p = h & mask; ; p = (p + 1) & mask) {
       const v = index[p]!;
       if (v === 0) return -1;
-      if (((v ^ h) & ~slotMask) === 0 && this.idEquals((v & slotMask) - 1, id)) return p;
+      if (((v ^ h) & ~slotMask) === 0 && this.compareIdChars((v & slotMask) - 1, chars, from, to) === 0) return p;
     }
   }
 
   /** The event id held at a physical slot. */
   idOf(slot: number): string {
     const from = this.idStart[slot]!;
-    const n = this.idLen[slot]!;
-    const chars = this.idChars;
-    // One byte per character: Buffer's latin1 decoding makes the string in one native step.
-    if (!this.wide) return latin1(chars as Uint8Array, from, from + n);
-    return String.fromCharCode.apply(null, chars.subarray(from, from + n) as unknown as number[]);
+    return charsString(this.idChars, from, from + this.idLen[slot]!);
   }
 
-  /** True when the id at a physical slot is id. */
-  idEquals(slot: number, id: string): boolean {
-    const n = id.length;
-    if (this.idLen[slot] !== n) return false;
-    const from = this.idStart[slot]!;
-    const chars = this.idChars;
-    for (let k = 0; k < n; k++) if (chars[from + k] !== id.charCodeAt(k)) return false;
-    return true;
-  }
-
-  /** The order of the id at a physical slot against id, as JS compares strings (code units): < 0, 0 or > 0. */
-  compareId(slot: number, id: string): number {
+  /** The order of the id at a physical slot against the id chars[from..to), as JS compares strings (code units): < 0, 0 or > 0. */
+  compareIdChars(slot: number, chars: IdChars, from: number, to: number): number {
     const n = this.idLen[slot]!;
-    const m = id.length;
-    const from = this.idStart[slot]!;
-    const chars = this.idChars;
+    const m = to - from;
+    const at = this.idStart[slot]!;
+    const held = this.idChars;
     for (let k = 0, l = n < m ? n : m; k < l; k++) {
-      const d = chars[from + k]! - id.charCodeAt(k);
+      const d = held[at + k]! - chars[from + k]!;
       if (d !== 0) return d;
     }
     return n - m;
@@ -366,19 +378,22 @@ export class DeviceRing {
   }
 
   /**
-   * Copies id's characters into the arena; returns where they start. Compaction may move every
-   * held row's characters, so rows [0, length) must be whole when this runs.
+   * Copies the id chars[from..to) into the arena; returns where it starts. Compaction may move
+   * every held row's characters, so rows [0, length) must be whole when this runs.
    */
-  private appendId(id: string): number {
-    const n = id.length;
+  private appendId(chars: IdChars, from: number, to: number): number {
+    const n = to - from;
     if (n > RING_ID_CHARS_MAX) throw new RangeError(`DeviceRing: event id of ${n} characters (at most ${RING_ID_CHARS_MAX})`);
     if (this.idCharsEnd + n > this.idChars.length) this.compactIds(n);
-    let chars = this.idChars;
+    let arena = this.idChars;
     const at = this.idCharsEnd;
-    for (let k = 0; k < n; k++) {
-      const c = id.charCodeAt(k);
-      if (c > 0xff && !this.wide) chars = this.widen();
-      chars[at + k] = c;
+    if (chars.BYTES_PER_ELEMENT === 1 || this.wide) for (let k = 0; k < n; k++) arena[at + k] = chars[from + k]!;
+    else {
+      for (let k = 0; k < n; k++) {
+        const c = chars[from + k]!;
+        if (c > 0xff && !this.wide) arena = this.widen();
+        arena[at + k] = c;
+      }
     }
     this.idCharsEnd = at + n;
     this.idCharsLive += n;
@@ -486,13 +501,18 @@ export class DeviceRing {
 
   /** Logical index of the first row whose key is >= (ts, id). */
   lowerBoundKey(ts: number, id: string): number {
+    return this.lowerBoundChars(ts, charsOf(id), 0, id.length);
+  }
+
+  /** lowerBoundKey with the id chars[from..to). */
+  private lowerBoundChars(ts: number, chars: IdChars, from: number, to: number): number {
     let lo = 0;
     let hi = this.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const s = this.slot(mid);
       const t = this.ts[s]!;
-      if (t < ts || (t === ts && this.compareId(s, id) < 0)) lo = mid + 1;
+      if (t < ts || (t === ts && this.compareIdChars(s, chars, from, to) < 0)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -524,10 +544,15 @@ export class DeviceRing {
 
   /** True when (ts, id) sorts before the oldest row. */
   isBeforeOldest(ts: number, id: string): boolean {
+    return this.isBeforeOldestChars(ts, charsOf(id), 0, id.length);
+  }
+
+  /** isBeforeOldest with the id chars[from..to). */
+  isBeforeOldestChars(ts: number, chars: IdChars, from: number, to: number): boolean {
     if (this.length === 0) return false;
     const s = this.head;
     const t = this.ts[s]!;
-    return ts < t || (ts === t && this.compareId(s, id) > 0);
+    return ts < t || (ts === t && this.compareIdChars(s, chars, from, to) > 0);
   }
 
   /**
@@ -535,23 +560,28 @@ export class DeviceRing {
    * room (length < capacity) and fills the metric columns through `column()`.
    */
   insert(ts: number, id: string, tagSet: number): number {
+    return this.insertChars(ts, charsOf(id), 0, id.length, tagSet);
+  }
+
+  /** insert with the id chars[from..to) (copied: the ring keeps no reference to `chars`). */
+  insertChars(ts: number, chars: IdChars, from: number, to: number, tagSet: number): number {
     if (this.length === this.ts.length) this.grow();
     // Before any row moves: a compaction of the arena walks the rows as they are.
-    const idFrom = this.appendId(id);
+    const idFrom = this.appendId(chars, from, to);
     let at = this.length;
     if (at > 0) {
       const last = this.slot(at - 1);
       const lt = this.ts[last]!;
-      if (ts < lt || (ts === lt && this.compareId(last, id) > 0)) {
-        at = this.lowerBoundKey(ts, id);
+      if (ts < lt || (ts === lt && this.compareIdChars(last, chars, from, to) > 0)) {
+        at = this.lowerBoundChars(ts, chars, from, to);
         this.shiftUp(at);
       }
     }
     const s = this.slot(at);
     this.ts[s] = ts;
     this.idStart[s] = idFrom;
-    this.idLen[s] = id.length;
-    if (this.indexing) this.indexSlot(s, this.hashOf(id));
+    this.idLen[s] = to - from;
+    if (this.indexing) this.indexSlot(s, this.takeHash(chars, from, to));
     this.tagSets[s] = tagSet;
     const cols = this.cols;
     for (let c = 0; c < cols.length; c++) cols[c]![s] = NaN;

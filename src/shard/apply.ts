@@ -10,16 +10,19 @@ import type { EventBatch } from './protocol.js';
  * event that fired each one.
  */
 export function applyEvents(engine: ShardEngine, batch: EventBatch, alerts: FiredAlert[] | undefined, order?: Uint32Array, alertAt?: number[]): Uint8Array {
-  const n = batch.eventIds.length;
+  const n = batch.ts.length;
   const statuses = new Uint8Array(n);
-  const { deviceIds, eventIds, ts, metricEnds, metricNames, metricValues, tagEnds, tags } = batch;
+  const { deviceIds, ids, ts, metricEnds, metricNames, metricValues, tagEnds, tags } = batch;
+  const idChars = ids.chars;
+  const idEnds = ids.ends;
   const count = order === undefined ? n : order.length;
   for (let k = 0; k < count; k++) {
     const i = order === undefined ? k : order[k]!;
     const m = i === 0 ? 0 : metricEnds[i - 1]!;
     const t = i === 0 ? 0 : tagEnds[i - 1]!;
     const fired = alertAt === undefined ? 0 : alerts!.length;
-    statuses[i] = engine.ingest(deviceIds[i]!, eventIds[i]!, ts[i]!, metricNames, metricValues, m, metricEnds[i]!, tags, t, tagEnds[i]!, alerts);
+    const c = i === 0 ? 0 : idEnds[i - 1]!;
+    statuses[i] = engine.ingest(deviceIds[i]!, idChars, c, idEnds[i]!, ts[i]!, metricNames, metricValues, m, metricEnds[i]!, tags, t, tagEnds[i]!, alerts);
     if (alertAt !== undefined) for (let a = fired; a < alerts!.length; a++) alertAt.push(i);
   }
   return statuses;

@@ -2,26 +2,28 @@
 //
 // Events travel columnar, one batch per shard per request (never one message per event), packed
 // (see encodePacked) into an ArrayBuffer that is transferred, not cloned. In memory (EventBatch):
-//   deviceIds[i], eventIds[i], ts[i]                      for event i
+//   deviceIds[i], ts[i]                                   for event i
+//   its event id: ids.chars[ids.ends[i-1] .. ids.ends[i]) (code units, see codec/id-column.ts)
 //   metricNames/metricValues[metricEnds[i-1] .. metricEnds[i])   its metrics
 //   tags[tagEnds[i-1] .. tagEnds[i])                      its tags
 // On the wire (and in the log, which stores the bytes the front sent) device ids, metric names and
 // tags are indexes into the batch's list of distinct strings: a batch names a few hundred devices,
 // metrics and tags thousands of times. So the shard decodes a few hundred strings instead of
 // thousands, and every event of a device or metric shares one string object, which the engine's
-// per-device caches compare by identity.
+// per-device caches compare by identity. Event ids travel as code units, never as strings.
 // Everything else is a small task object (its schema: tasks.ts), structured-cloned; replies are { ok, value } or
 // { ok: false, error } with a WireError, because classes do not survive the boundary.
 import type { AlertRule, FiredAlert } from '../engine/alerts.js';
 import type { Buckets } from '../engine/buckets.js';
 import type { EngineStats, SearchHits } from '../engine/engine.js';
 import type { WireError } from '../errors.js';
+import { idAt, idColumn, type IdColumn } from '../codec/id-column.js';
 import { pack, unpack } from '../codec/msgpack.js';
 import type { RecoveryReport, StoreCounters } from '../storage/store.js';
 
 export interface EventBatch {
   deviceIds: string[];
-  eventIds: string[];
+  ids: IdColumn;
   ts: Float64Array;
   metricEnds: Uint32Array;
   metricNames: string[];
@@ -34,7 +36,7 @@ export interface EventBatch {
 export interface PackedBatch {
   strings: string[];
   devices: Uint32Array;
-  eventIds: string[];
+  ids: IdColumn;
   ts: Float64Array;
   metricEnds: Uint32Array;
   metricNames: Uint32Array;
@@ -90,7 +92,7 @@ export class BatchBuilder {
   addFrom(batch: EventBatch, i: number, position = this.eventIds.length): void {
     this.positions.push(position);
     this.devices.push(this.ref(batch.deviceIds[i]!));
-    this.eventIds.push(batch.eventIds[i]!);
+    this.eventIds.push(idAt(batch.ids, i));
     this.ts.push(batch.ts[i]!);
     for (let m = i === 0 ? 0 : batch.metricEnds[i - 1]!; m < batch.metricEnds[i]!; m++) {
       this.metricNames.push(this.ref(batch.metricNames[m]!));
@@ -102,7 +104,7 @@ export class BatchBuilder {
   }
 
   private packed(): PackedBatch {
-    return packColumns(this);
+    return packColumns(this, idColumn(this.eventIds));
   }
 
   /** The batch as the shard will see it. */
@@ -131,11 +133,11 @@ export class ScannedBatch {
   constructor(readonly packed: PackedBatch) {}
 
   get length(): number {
-    return this.packed.eventIds.length;
+    return this.packed.ts.length;
   }
 
-  get eventIds(): string[] {
-    return this.packed.eventIds;
+  get ids(): IdColumn {
+    return this.packed.ids;
   }
 
   deviceId(i: number): string {
@@ -161,13 +163,15 @@ export class ScannedBatch {
    */
   split(shards: number, shardOfDevice: (deviceId: string) => number): (ScannedPart | undefined)[] {
     const p = this.packed;
-    const n = p.eventIds.length;
+    const n = p.ts.length;
+    const idEnds = p.ids.ends;
     const shardOfString = new Int32Array(p.strings.length).fill(-1);
     const shardOfEvent = new Uint32Array(n);
     const events = new Uint32Array(shards);
     const metrics = new Uint32Array(shards);
     const tags = new Uint32Array(shards);
-    for (let i = 0, m = 0, t = 0; i < n; i++) {
+    const chars = new Uint32Array(shards);
+    for (let i = 0, m = 0, t = 0, c = 0; i < n; i++) {
       const d = p.devices[i]!;
       let s = shardOfString[d]!;
       if (s < 0) s = shardOfString[d] = shardOfDevice(p.strings[d]!);
@@ -175,9 +179,12 @@ export class ScannedBatch {
       events[s]!++;
       metrics[s]! += p.metricEnds[i]! - m;
       tags[s]! += p.tagEnds[i]! - t;
+      chars[s]! += idEnds[i]! - c;
       m = p.metricEnds[i]!;
       t = p.tagEnds[i]!;
+      c = idEnds[i]!;
     }
+    const wide = p.ids.chars.BYTES_PER_ELEMENT === 2;
     const parts: (ScannedPart | undefined)[] = [];
     for (let s = 0; s < shards; s++) {
       const k = events[s]!;
@@ -189,7 +196,7 @@ export class ScannedBatch {
               packed: {
                 strings: [],
                 devices: new Uint32Array(k),
-                eventIds: new Array<string>(k),
+                ids: { chars: wide ? new Uint16Array(chars[s]!) : new Uint8Array(chars[s]!), ends: new Uint32Array(k) },
                 ts: new Float64Array(k),
                 metricEnds: new Uint32Array(k),
                 metricNames: new Uint32Array(metrics[s]!),
@@ -212,19 +219,23 @@ export class ScannedBatch {
       }
       return to;
     };
-    // Where the next event, metric and tag of each part go.
+    // Where the next event, metric, tag and id character of each part go.
     events.fill(0);
     metrics.fill(0);
     tags.fill(0);
-    for (let i = 0, m = 0, t = 0; i < n; i++) {
+    chars.fill(0);
+    const from = p.ids.chars;
+    for (let i = 0, m = 0, t = 0, c = 0; i < n; i++) {
       const s = shardOfEvent[i]!;
       const q = parts[s]!.packed;
       const k = events[s]!++;
       parts[s]!.positions[k] = i;
       q.devices[k] = ref(s, p.devices[i]!);
-      q.eventIds[k] = p.eventIds[i]!;
+      let to = chars[s]!;
+      for (const cEnd = idEnds[i]!; c < cEnd; c++, to++) q.ids.chars[to] = from[c]!;
+      q.ids.ends[k] = chars[s] = to;
       q.ts[k] = p.ts[i]!;
-      let to = metrics[s]!;
+      to = metrics[s]!;
       for (const mEnd = p.metricEnds[i]!; m < mEnd; m++, to++) {
         q.metricNames[to] = ref(s, p.metricNames[m]!);
         q.metricValues[to] = p.metricValues[m]!;
@@ -256,21 +267,22 @@ export function finishPacked(p: PackedBatch): ArrayBuffer {
 // batch, which the live shard and, worse, replay paid for in page faults). A batch in a buffer of
 // its own (a transferred task) is read in place; one read from the middle of a log chunk has its
 // columns copied once. Layout, little-endian:
-//   0   0xc1 (a byte msgpack never uses, so older batches, msgpack maps, are told apart), version 2,
-//       two zero bytes
+//   0   0xc1 (a byte msgpack never uses, so older batches, msgpack maps, are told apart), version 3,
+//       W: the bytes per id code unit (1 or 2), a zero byte
 //   4   n, M, T (u32): events, metric entries, tag entries; S (u32): the bytes of the string
-//       list below; then 4 zero bytes
+//       list below; C (u32): the code units of the event ids
 //   24  ts f64[n], metricValues f64[M], devices u32[n], metricEnds u32[n], metricNames u32[M],
-//       tagEnds u32[n], tags u32[T]
-//   then msgpack of the string list, then msgpack of the event ids (apart, so a reader that
-//   wants only the devices, countDevices, need not decode a thousand ids)
+//       tagEnds u32[n], tags u32[T], idEnds u32[n], id code units (C of W bytes)
+//   then msgpack of the string list, to the end
+// Version 2 (written until the ids became columns) had a zero where W and C are, no idEnds and no
+// code units, and msgpack of the event ids after the string list. Both are read.
 // The columns are written as the typed arrays hold them, which is little-endian only on
 // little-endian machines (every platform Node ships for but s390x): refuse to run elsewhere
 // rather than write logs no other machine reads.
 if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error('this build stores batches little-endian and does not run on a big-endian machine');
 const WIRE_MARK = 0xc1;
-/** Version 1 (written by one day's builds) had no S: its names and ids were one msgpack array. Still read. */
-const WIRE_VERSION = 2;
+/** Version 1 (written by one day's builds) had no S: its names and ids were one msgpack array. Still read, as is 2. */
+const WIRE_VERSION = 3;
 const COLUMNS_AT = 24;
 
 const columnBytes = (n: number, m: number, t: number): number => 8 * (n + m) + 4 * (3 * n + m + t);
@@ -279,47 +291,68 @@ export function encodePacked(p: PackedBatch): Uint8Array {
   const n = p.ts.length;
   const m = p.metricValues.length;
   const t = p.tags.length;
-  if (p.eventIds.length !== n || p.devices.length !== n || p.metricEnds.length !== n || p.tagEnds.length !== n || p.metricNames.length !== m) {
+  const { chars, ends } = p.ids;
+  const c = chars.length;
+  if (ends.length !== n || p.devices.length !== n || p.metricEnds.length !== n || p.tagEnds.length !== n || p.metricNames.length !== m) {
     throw new RangeError('encodePacked: the columns of a batch disagree on its length');
   }
   const names = pack(p.strings);
-  const ids = pack(p.eventIds);
   // A buffer of exactly these bytes (never a slice of a shared pool), so it can be transferred;
   // every byte is written below, the zero ones included.
-  const out = Buffer.allocUnsafeSlow(COLUMNS_AT + columnBytes(n, m, t) + names.length + ids.length);
+  const out = Buffer.allocUnsafeSlow(COLUMNS_AT + columnBytes(n, m, t) + 4 * n + chars.byteLength + names.length);
   out[0] = WIRE_MARK;
   out[1] = WIRE_VERSION;
-  out[2] = out[3] = 0;
+  out[2] = chars.BYTES_PER_ELEMENT;
+  out[3] = 0;
   out.writeUInt32LE(n, 4);
   out.writeUInt32LE(m, 8);
   out.writeUInt32LE(t, 12);
   out.writeUInt32LE(names.length, 16);
-  out.fill(0, 20, COLUMNS_AT);
+  out.writeUInt32LE(c, 20);
   let at = COLUMNS_AT;
-  for (const col of [p.ts, p.metricValues, p.devices, p.metricEnds, p.metricNames, p.tagEnds, p.tags]) {
+  for (const col of [p.ts, p.metricValues, p.devices, p.metricEnds, p.metricNames, p.tagEnds, p.tags, ends, chars]) {
     out.set(new Uint8Array(col.buffer, col.byteOffset, col.byteLength), at);
     at += col.byteLength;
   }
   out.set(names, at);
-  out.set(ids, at + names.length);
   return out;
 }
 
 /** The header of a batch in the layout of encodePacked, checked against the bytes it describes. */
-function readHeader(bytes: Uint8Array): { version: number; n: number; m: number; t: number; size: number; namesEnd: number } {
+interface Header {
+  version: number;
+  n: number;
+  m: number;
+  t: number;
+  /** Id code units and their bytes each (version 3). */
+  c: number;
+  width: number;
+  /** Bytes from COLUMNS_AT that the typed columns take (the id columns included). */
+  size: number;
+  namesAt: number;
+  namesEnd: number;
+}
+
+function readHeader(bytes: Uint8Array): Header {
   const version = bytes[1]!;
-  if (bytes.length < COLUMNS_AT || (version !== WIRE_VERSION && version !== 1)) throw new RangeError(`batch: version ${version}, not one this build reads (1 or ${WIRE_VERSION})`);
+  if (bytes.length < COLUMNS_AT || version < 1 || version > WIRE_VERSION) throw new RangeError(`batch: version ${version}, not one this build reads (1 to ${WIRE_VERSION})`);
   const head = new DataView(bytes.buffer, bytes.byteOffset, COLUMNS_AT);
-  if (head.getUint16(2) !== 0 || head.getUint32(20) !== 0 || (version === 1 && head.getUint32(16) !== 0)) throw new RangeError('batch: reserved header bytes are not zero');
+  const width = version === 3 ? bytes[2]! : 0;
+  if (bytes[3] !== 0 || (version < 3 && (bytes[2] !== 0 || head.getUint32(20) !== 0)) || (version === 1 && head.getUint32(16) !== 0)) {
+    throw new RangeError('batch: reserved header bytes are not zero');
+  }
+  if (version === 3 && width !== 1 && width !== 2) throw new RangeError(`batch: ids of ${width} bytes per code unit`);
   const n = head.getUint32(4, true);
   const m = head.getUint32(8, true);
   const t = head.getUint32(12, true);
-  const size = columnBytes(n, m, t);
-  if (bytes.length < COLUMNS_AT + size) throw new RangeError(`batch: ${n} events, ${m} metrics and ${t} tags need more than its ${bytes.length} bytes`);
+  const c = version === 3 ? head.getUint32(20, true) : 0;
+  const size = columnBytes(n, m, t) + (version === 3 ? 4 * n + width * c : 0);
+  const namesAt = COLUMNS_AT + size;
+  if (bytes.length < namesAt) throw new RangeError(`batch: ${n} events, ${m} metrics, ${t} tags and ${c} id characters need more than its ${bytes.length} bytes`);
   // Version 1 has no string-list length: its names and ids run to the end as one array.
-  const namesEnd = version === 1 ? bytes.length : COLUMNS_AT + size + head.getUint32(16, true);
-  if (namesEnd > bytes.length) throw new RangeError(`batch: its string list runs past its ${bytes.length} bytes`);
-  return { version, n, m, t, size, namesEnd };
+  const namesEnd = version === 1 ? bytes.length : namesAt + head.getUint32(16, true);
+  if (namesEnd > bytes.length || (version === 3 && namesEnd !== bytes.length)) throw new RangeError(`batch: its string list does not end where its ${bytes.length} bytes do`);
+  return { version, n, m, t, c, width, size, namesAt, namesEnd };
 }
 
 /**
@@ -328,12 +361,12 @@ function readHeader(bytes: Uint8Array): { version: number; n: number; m: number;
  * before a replay: bytes it cannot read (older formats, damage) are simply not counted.
  */
 export function countDevices(bytes: Uint8Array, counts: Map<string, number>): void {
-  if (bytes[0] !== WIRE_MARK || bytes[1] !== WIRE_VERSION) return;
+  if (bytes[0] !== WIRE_MARK || bytes[1]! < 2) return;
   let strings: unknown;
-  let header: ReturnType<typeof readHeader>;
+  let header: Header;
   try {
     header = readHeader(bytes);
-    strings = unpack(bytes.subarray(COLUMNS_AT + header.size, header.namesEnd));
+    strings = unpack(bytes.subarray(header.namesAt, header.namesEnd));
   } catch {
     return;
   }
@@ -354,15 +387,17 @@ let scratch = new ArrayBuffer(0);
 
 /** A batch in the layout of encodePacked, its columns in place when they are aligned. */
 function decodePacked(bytes: Uint8Array, transient: boolean): PackedBatch {
-  const { version, n, m, t, size, namesEnd } = readHeader(bytes);
+  const { version, n, m, t, c, width, size, namesAt, namesEnd } = readHeader(bytes);
   let strings: string[];
-  let eventIds: string[];
-  if (version === 1) [strings, eventIds] = unpack(bytes.subarray(COLUMNS_AT + size)) as [string[], string[]];
+  let eventIds: string[] | undefined;
+  if (version === 1) [strings, eventIds] = unpack(bytes.subarray(namesAt)) as [string[], string[]];
   else {
-    strings = unpack(bytes.subarray(COLUMNS_AT + size, namesEnd)) as string[];
-    eventIds = unpack(bytes.subarray(namesEnd)) as string[];
+    strings = unpack(bytes.subarray(namesAt, namesEnd)) as string[];
+    if (version === 2) eventIds = unpack(bytes.subarray(namesEnd)) as string[];
   }
-  if (!Array.isArray(strings) || !Array.isArray(eventIds) || eventIds.length !== n) throw new RangeError(`batch: ${n} events in its columns, but not as many ids`);
+  if (!Array.isArray(strings)) throw new RangeError('batch: its string list is not a list');
+  if (eventIds !== undefined && (!Array.isArray(eventIds) || eventIds.length !== n)) throw new RangeError(`batch: ${n} events in its columns, but not as many ids`);
+  if (eventIds !== undefined) for (const id of eventIds) if (typeof id !== 'string') throw new RangeError('batch: an event id is not a string');
   let buffer = bytes.buffer as ArrayBuffer;
   let at = bytes.byteOffset + COLUMNS_AT;
   if (at % 8 !== 0) {
@@ -386,40 +421,46 @@ function decodePacked(bytes: Uint8Array, transient: boolean): PackedBatch {
   };
   const ts = f64(n);
   const metricValues = f64(m);
-  const packed = { strings, eventIds, ts, metricValues, devices: u32(n), metricEnds: u32(n), metricNames: u32(m), tagEnds: u32(n), tags: u32(t) };
+  const devices = u32(n);
+  const metricEnds = u32(n);
+  const metricNames = u32(m);
+  const tagEnds = u32(n);
+  const tags = u32(t);
+  const ids = eventIds !== undefined ? idColumn(eventIds) : { ends: u32(n), chars: width === 1 ? new Uint8Array(buffer, at, c) : new Uint16Array(buffer, at, c) };
+  const packed = { strings, ids, ts, metricValues, devices, metricEnds, metricNames, tagEnds, tags };
   checkStructure(packed);
   return packed;
 }
 
 /**
  * What the sizes cannot show: runs that end in order and exactly at the end of their column,
- * names that are in the string list, ids and names that are strings. Only a bug could write
- * otherwise (frames are checksummed), but then replay must stop with an error rather than apply a
- * batch with holes.
+ * names that are in the string list and are strings. Only a bug could write otherwise (frames
+ * are checksummed), but then replay must stop with an error rather than apply a batch with holes.
  */
 function checkStructure(p: PackedBatch): void {
   const bad = (what: string) => new RangeError(`batch: ${what}`);
   const names = p.strings.length;
   for (const s of p.strings) if (typeof s !== 'string') throw bad('a name is not a string');
-  for (const id of p.eventIds) if (typeof id !== 'string') throw bad('an event id is not a string');
   let m = 0;
   let t = 0;
+  let c = 0;
+  const idEnds = p.ids.ends;
   for (let i = 0; i < p.ts.length; i++) {
     if (p.devices[i]! >= names) throw bad('a device index past the string list');
-    if (p.metricEnds[i]! < m || p.tagEnds[i]! < t) throw bad('metric or tag runs out of order');
+    if (p.metricEnds[i]! < m || p.tagEnds[i]! < t || idEnds[i]! < c) throw bad('metric, tag or id runs out of order');
     m = p.metricEnds[i]!;
     t = p.tagEnds[i]!;
+    c = idEnds[i]!;
   }
-  if (m !== p.metricValues.length || t !== p.tags.length) throw bad('metric or tag runs do not end at the end of their columns');
+  if (m !== p.metricValues.length || t !== p.tags.length || c !== p.ids.chars.length) throw bad('metric, tag or id runs do not end at the end of their columns');
   for (let k = 0; k < p.metricNames.length; k++) if (p.metricNames[k]! >= names) throw bad('a metric name index past the string list');
   for (let k = 0; k < p.tags.length; k++) if (p.tags[k]! >= names) throw bad('a tag index past the string list');
 }
 
-/** A batch's columns as they are gathered, in plain arrays (BatchBuilder, the JSON batch scan). */
+/** A batch's columns as they are gathered, in plain arrays (BatchBuilder, the JSON batch scan), ids apart. */
 export interface BatchColumns {
   readonly strings: string[];
   readonly devices: readonly number[];
-  readonly eventIds: string[];
   readonly ts: readonly number[];
   readonly metricEnds: readonly number[];
   readonly metricNames: readonly number[];
@@ -428,12 +469,12 @@ export interface BatchColumns {
   readonly tags: readonly number[];
 }
 
-/** Gathered columns in their wire form: typed arrays of exactly their lengths. */
-export function packColumns(c: BatchColumns): PackedBatch {
+/** Gathered columns and their ids in wire form: typed arrays of exactly their lengths. */
+export function packColumns(c: BatchColumns, ids: IdColumn): PackedBatch {
   return {
     strings: c.strings,
     devices: Uint32Array.from(c.devices),
-    eventIds: c.eventIds,
+    ids,
     ts: Float64Array.from(c.ts),
     metricEnds: Uint32Array.from(c.metricEnds),
     metricNames: Uint32Array.from(c.metricNames),
@@ -446,7 +487,7 @@ export function packColumns(c: BatchColumns): PackedBatch {
 /** The wire bytes of the events of an in-memory batch that `keep` selects (all by default). */
 export function packBatch(batch: EventBatch, keep: (i: number) => boolean = () => true): Uint8Array {
   const b = new BatchBuilder();
-  for (let i = 0; i < batch.eventIds.length; i++) if (keep(i)) b.addFrom(batch, i);
+  for (let i = 0; i < batch.ts.length; i++) if (keep(i)) b.addFrom(batch, i);
   return b.finishBytes();
 }
 
@@ -459,7 +500,7 @@ const names = (strings: readonly string[], refs: Uint32Array): string[] => {
 function expand(p: PackedBatch): EventBatch {
   return {
     deviceIds: names(p.strings, p.devices),
-    eventIds: p.eventIds,
+    ids: p.ids,
     ts: p.ts,
     metricEnds: p.metricEnds,
     metricNames: names(p.strings, p.metricNames),
@@ -480,8 +521,10 @@ function expand(p: PackedBatch): EventBatch {
 export function unpackBatch(buf: ArrayBuffer | Uint8Array, transient = false): EventBatch {
   const bytes = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
   if (bytes[0] === WIRE_MARK) return expand(decodePacked(bytes, transient));
-  const v = unpack(bytes) as PackedBatch | EventBatch;
-  return 'strings' in v ? expand(v) : v;
+  // Those older forms held the ids as a list of strings.
+  const { eventIds, ...v } = unpack(bytes) as (Omit<PackedBatch, 'ids'> | Omit<EventBatch, 'ids'>) & { eventIds: string[] };
+  const ids = idColumn(eventIds);
+  return 'strings' in v ? expand({ ...v, ids }) : { ...v, ids };
 }
 
 export type { Task, TaskOf } from './tasks.js';

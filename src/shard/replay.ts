@@ -53,7 +53,7 @@ export class LogReplay {
     switch (rec.type) {
       case RecordType.EVENTS:
         this.events(rec.batch);
-        return rec.batch.eventIds.length;
+        return rec.batch.ts.length;
       case RecordType.RULE_ADDED:
         if (this.part === 0) this.engine.rules.add(rec.rule);
         return 0;

@@ -6,6 +6,7 @@ import { scanEventBatch } from '../../src/api/fast-batch.js';
 import { fastEvent } from '../../src/api/fast-event.js';
 import type { ApiLimits } from '../../src/api/schemas.js';
 import type { EventBatch } from '../../src/shard/protocol.js';
+import { idColumn, idStrings } from '../../src/codec/id-column.js';
 
 const limits: ApiLimits = { maxIdLength: 8, maxMetricsPerEvent: 3, maxMetricNameLength: 6, maxTagsPerEvent: 2, maxTagLength: 5, maxQueryLimit: 100 };
 
@@ -18,13 +19,14 @@ function definition(body: Buffer): EventBatch | undefined {
     return undefined;
   }
   if (!Array.isArray(items)) return undefined;
-  const out: EventBatch = { deviceIds: [], eventIds: [], ts: new Float64Array(items.length), metricEnds: new Uint32Array(items.length), metricNames: [], metricValues: new Float64Array(0), tagEnds: new Uint32Array(items.length), tags: [] };
+  const eventIds: string[] = [];
+  const out: EventBatch = { deviceIds: [], ids: idColumn([]), ts: new Float64Array(items.length), metricEnds: new Uint32Array(items.length), metricNames: [], metricValues: new Float64Array(0), tagEnds: new Uint32Array(items.length), tags: [] };
   const values: number[] = [];
   for (let i = 0; i < items.length; i++) {
     const e = fastEvent(items[i], limits);
     if (e === undefined) return undefined;
     out.deviceIds.push(e.device_id);
-    out.eventIds.push(e.event_id);
+    eventIds.push(e.event_id);
     out.ts[i] = e.timeStamp;
     for (const name of Object.keys(e.metrics)) {
       out.metricNames.push(name);
@@ -35,6 +37,7 @@ function definition(body: Buffer): EventBatch | undefined {
     out.tagEnds[i] = out.tags.length;
   }
   out.metricValues = Float64Array.from(values);
+  out.ids = idColumn(eventIds);
   return out;
 }
 
@@ -90,7 +93,8 @@ const eventJson = fc.tuple(fc.oneof({ weight: 1, arbitrary: eventObject }, { wei
 const body = fc.array(eventJson, { maxLength: 6 }).map((events) => Buffer.from('[' + events.join(',') + ']'));
 
 const expectSame = (scanned: EventBatch, def: EventBatch) => {
-  expect(scanned.eventIds).toEqual(def.eventIds);
+  expect(idStrings(scanned.ids)).toEqual(idStrings(def.ids));
+  expect([...scanned.ids.ends]).toEqual([...def.ids.ends]);
   expect(scanned.deviceIds).toEqual(def.deviceIds);
   expect([...scanned.ts]).toEqual([...def.ts]);
   expect([...scanned.metricEnds]).toEqual([...def.metricEnds]);

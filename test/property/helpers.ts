@@ -4,6 +4,7 @@ import type { FiredAlert } from '../../src/engine/alerts.js';
 import type { Buckets } from '../../src/engine/buckets.js';
 import type { SearchHits, ShardEngine } from '../../src/engine/engine.js';
 import { BatchBuilder, type EventBatch } from '../../src/shard/protocol.js';
+import { idColumn } from '../../src/codec/id-column.js';
 import { DEVICES, INTERVALS, METRICS, TAGS } from './arbitraries.js';
 import { bucketRows, eventToJson, type ModelBucket, type ModelEvent } from './model.js';
 
@@ -11,7 +12,8 @@ import { bucketRows, eventToJson, type ModelBucket, type ModelEvent } from './mo
 export function ingestInto(engine: ShardEngine, e: ModelEvent, alerts?: FiredAlert[]): number {
   const names = e.metrics.map(([n]) => n);
   const values = Float64Array.from(e.metrics.map(([, v]) => v));
-  return engine.ingest(e.device, e.id, e.ts, names, values, 0, names.length, e.tags, 0, e.tags.length, alerts);
+  const id = idColumn([e.id]);
+  return engine.ingest(e.device, id.chars, 0, id.chars.length, e.ts, names, values, 0, names.length, e.tags, 0, e.tags.length, alerts);
 }
 
 export function buildBatch(events: readonly ModelEvent[]): EventBatch {

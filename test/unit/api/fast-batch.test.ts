@@ -1,6 +1,7 @@
 // Cases of the JSON batch scan the property tests reach rarely: what it must leave to JSON.parse.
 import { describe, expect, it } from 'vitest';
 import { scanEventBatch } from '../../../src/api/fast-batch.js';
+import { idStrings } from '../../../src/codec/id-column.js';
 import type { ApiLimits } from '../../../src/api/schemas.js';
 
 const limits: ApiLimits = { maxIdLength: 8, maxMetricsPerEvent: 3, maxMetricNameLength: 12, maxTagsPerEvent: 2, maxTagLength: 5, maxQueryLimit: 100 };
@@ -13,7 +14,10 @@ describe('scanEventBatch', () => {
       '[{"event_id":"e1","device_id":"d1","timeStamp":"2025-01-15T10:00:00Z","metrics":{"t":1.5,"c":-2},"tags":["a","b"]},\n' +
         ' { "tags" : [ ] , "metrics" : { "t" : 3e2 } , "timeStamp" : 1736935200000.9 , "device_id" : "d1" , "event_id" : "e2" } ]',
     )!;
-    expect(b.eventIds).toEqual(['e1', 'e2']);
+    expect(idStrings(b.ids)).toEqual(['e1', 'e2']);
+    // The ids' bytes as the body held them, one byte a character.
+    expect(b.ids.chars).toBeInstanceOf(Uint8Array);
+    expect([...b.ids.ends]).toEqual([2, 4]);
     expect(b.deviceIds).toEqual(['d1', 'd1']);
     expect([...b.ts]).toEqual([Date.UTC(2025, 0, 15, 10), 1736935200000]);
     expect(b.metricNames).toEqual(['t', 'c', 't']);
@@ -21,8 +25,8 @@ describe('scanEventBatch', () => {
     expect([...b.metricEnds]).toEqual([2, 3]);
     expect(b.tags).toEqual(['a', 'b']);
     expect([...b.tagEnds]).toEqual([2, 2]);
-    expect(scan('[]')!.eventIds).toEqual([]);
-    expect(scan(' [ ] ')!.eventIds).toEqual([]);
+    expect(idStrings(scan('[]')!.ids)).toEqual([]);
+    expect(idStrings(scan(' [ ] ')!.ids)).toEqual([]);
   });
 
   it('leaves to JSON.parse what it does not read the same way, or what is not a valid event', () => {

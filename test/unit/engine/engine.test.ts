@@ -3,6 +3,7 @@ import type { FiredAlert } from '../../../src/engine/alerts.js';
 import { compareHitsDesc, DUPLICATE, ShardEngine, STORED, type EngineLimits } from '../../../src/engine/engine.js';
 import { minuteOf } from '../../../src/engine/rollups.js';
 import { ApiError } from '../../../src/errors.js';
+import { idColumn } from '../../../src/codec/id-column.js';
 import { DAY, HOUR, MIN, randInt, rng, T0 } from '../helpers.js';
 
 interface Ev {
@@ -38,7 +39,8 @@ function ing(
 ) {
   const names = Object.keys(metrics);
   const values = names.map((n) => metrics[n]!);
-  return e.ingest(dev, id, ts, names, values, 0, names.length, tags, 0, tags.length, alerts);
+  const ids = idColumn([id]);
+  return e.ingest(dev, ids.chars, 0, ids.chars.length, ts, names, values, 0, names.length, tags, 0, tags.length, alerts);
 }
 
 const recent = (e: ShardEngine, dev: string, from = -Infinity, to = Infinity, limit = 100_000): Ev[] =>
@@ -439,7 +441,7 @@ describe('ShardEngine.recentJson', () => {
   it('treats metric names like __proto__ and constructor as plain names', () => {
     const e = new ShardEngine(limits());
     const names = ['__proto__', 'constructor'];
-    e.ingest('d1', 'e1', T0, names, [1, 2], 0, 2, [], 0, 0, undefined);
+    e.ingest('d1', idColumn(['e1']).chars, 0, 2, T0, names, [1, 2], 0, 2, [], 0, 0, undefined);
     const text = e.recentJson('d1', -Infinity, Infinity, 10);
     expect(text).toContain('"__proto__":1');
     expect(agg(e, '__proto__', 'd1', -Infinity, Infinity, MIN)).toEqual([{ bucket: T0, count: 1, sum: 1, min: 1, max: 1 }]);
@@ -447,10 +449,13 @@ describe('ShardEngine.recentJson', () => {
     expect(({} as Record<string, unknown>).constructor).toBe(Object);
   });
 
-  it('reads only its slice [mFrom, mTo) of shared metric arrays and [tFrom, tTo) of shared tags', () => {
+  it('reads only its slice [idFrom, idTo) of shared id characters, [mFrom, mTo) of metric arrays and [tFrom, tTo) of tags', () => {
     const e = new ShardEngine(limits());
-    e.ingest('d1', 'e1', T0, ['x', 'cpu', 'mem', 'y'], new Float64Array([9, 1, 2, 9]), 1, 3, ['p', 't', 'q'], 1, 2, undefined);
-    expect(recent(e, 'd1')[0]).toMatchObject({ metrics: { cpu: 1, mem: 2 }, tags: ['t'] });
+    const ids = idColumn(['e0', 'e1', 'e22']);
+    e.ingest('d1', ids.chars, 2, 4, T0, ['x', 'cpu', 'mem', 'y'], new Float64Array([9, 1, 2, 9]), 1, 3, ['p', 't', 'q'], 1, 2, undefined);
+    expect(recent(e, 'd1')[0]).toMatchObject({ event_id: 'e1', metrics: { cpu: 1, mem: 2 }, tags: ['t'] });
+    expect(ing(e, 'd1', 'e1', T0)).toBe(DUPLICATE);
+    expect(ing(e, 'd1', 'e0', T0)).not.toBe(DUPLICATE);
   });
 });
 

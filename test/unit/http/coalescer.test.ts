@@ -4,6 +4,7 @@ import { IngestCoalescer } from '../../../src/http/coalescer.js';
 import { ApiError } from '../../../src/errors.js';
 import type { ShardClient } from '../../../src/shard/client.js';
 import { unpackBatch } from '../../../src/shard/protocol.js';
+import { idStrings } from '../../../src/codec/id-column.js';
 
 const ev = (device: string, id: string) => ({ event_id: id, device_id: device, timeStamp: 1_736_935_200_000, metrics: { t: 1 }, tags: [] });
 
@@ -13,11 +14,11 @@ function fakeShards(fail?: (ids: string[]) => unknown) {
   const client = {
     shardOf: (d: string) => d.charCodeAt(0) % 2,
     async run(shard: number, task: { batch: ArrayBuffer }) {
-      const batch = unpackBatch(task.batch);
-      calls.push({ shard, ids: batch.eventIds });
-      const err = fail?.(batch.eventIds);
+      const ids = idStrings(unpackBatch(task.batch).ids);
+      calls.push({ shard, ids });
+      const err = fail?.(ids);
       if (err) throw err;
-      return { statuses: Uint8Array.from(batch.eventIds.map((id) => (id.startsWith('dup') ? 1 : 0))), alerts: [] };
+      return { statuses: Uint8Array.from(ids.map((id) => (id.startsWith('dup') ? 1 : 0))), alerts: [] };
     },
   };
   return { client: client as unknown as ShardClient, calls };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { idColumn, idStrings } from '../../../src/codec/id-column.js';
 import { pack } from '../../../src/codec/msgpack.js';
 import { BatchBuilder, countDevices, packBatch, packColumns, unpackBatch } from '../../../src/shard/protocol.js';
 import { TaskSchema } from '../../../src/shard/tasks.js';
@@ -15,7 +16,9 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     expect(buf).toBeInstanceOf(ArrayBuffer);
     const batch = unpackBatch(buf);
     expect(batch.deviceIds).toEqual(['d1', 'd2', 'd1']);
-    expect(batch.eventIds).toEqual(['e1', 'e2', 'e3']);
+    expect(idStrings(batch.ids)).toEqual(['e1', 'e2', 'e3']);
+    expect(batch.ids.chars).toBeInstanceOf(Uint8Array);
+    expect([...batch.ids.ends]).toEqual([2, 4, 6]);
     expect(batch.ts).toBeInstanceOf(Float64Array);
     expect(Array.from(batch.ts)).toEqual([1_736_935_200_123, -5, 0]);
     expect(batch.metricEnds).toBeInstanceOf(Uint32Array);
@@ -52,7 +55,16 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     b.add(0, 'dév 🚀', 'é"\\', 1, metrics, ['ü', '']);
     const batch = unpackBatch(b.finish());
     expect(batch.deviceIds).toEqual(['dév 🚀']);
-    expect(batch.eventIds).toEqual(['é"\\']);
+    expect(idStrings(batch.ids)).toEqual(['é"\\']);
+    expect(batch.ids.chars).toBeInstanceOf(Uint8Array); // é is below 256: still a byte
+    // One code unit above 255 makes the batch's ids two bytes each, the others' included.
+    const wide = new BatchBuilder();
+    wide.add(0, 'd', 'a', 1, {}, []);
+    wide.add(1, 'd', 'id 🚀', 2, {}, []);
+    wide.add(2, 'd', '', 3, {}, []);
+    const w = unpackBatch(wide.finish());
+    expect(w.ids.chars).toBeInstanceOf(Uint16Array);
+    expect(idStrings(w.ids)).toEqual(['a', 'id 🚀', '']);
     expect(batch.metricNames).toEqual(['__proto__', 'constructor', 'température']);
     expect(batch.tags).toEqual(['ü', '']);
   });
@@ -72,7 +84,7 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     expect(one).not.toBe(two);
     structuredClone(one, { transfer: [one] });
     expect(one.byteLength).toBe(0);
-    expect(unpackBatch(two).eventIds).toEqual(['e']);
+    expect(idStrings(unpackBatch(two).ids)).toEqual(['e']);
   });
 
   it('sends each distinct device, metric and tag once, however many events name it', () => {
@@ -84,20 +96,20 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     expect(many.finish().byteLength - few.finish().byteLength).toBeLessThan(99 * 45);
   });
 
-  it('reads the batches of logs written before names were indexed', () => {
+  it('reads the batches of logs written before names were indexed (the in-memory form, ids as strings)', () => {
     const b = new BatchBuilder();
     b.add(0, 'd1', 'e1', 5, { x: 1, y: 2 }, ['t']);
     b.add(1, 'd2', 'e2', 6, {}, []);
-    const inMemory = b.build();
-    expect(unpackBatch(pack(inMemory))).toEqual(inMemory);
+    const { ids, ...inMemory } = b.build();
+    expect(unpackBatch(pack({ ...inMemory, eventIds: idStrings(ids) }))).toEqual(b.build());
   });
 
-  it('reads the batches of logs written with each column a msgpack typed array', () => {
+  it('reads the batches of logs written with each column a msgpack typed array (ids as strings)', () => {
     const b = new BatchBuilder();
     b.add(0, 'd1', 'e1', 5, { x: 1, y: 2 }, ['t']);
     b.add(1, 'd2', 'e2', 6, {}, []);
-    const columns = packColumns(b);
-    expect(unpackBatch(pack(columns))).toEqual(b.build());
+    const { ids, ...columns } = packColumns(b, idColumn(b.eventIds));
+    expect(unpackBatch(pack({ ...columns, eventIds: idStrings(ids) }))).toEqual(b.build());
   });
 
   it('reads the numeric columns in place from a batch in a buffer of its own, and from any offset of a larger one', () => {
@@ -154,7 +166,7 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     const two = Buffer.from(bytes);
     two.writeUInt32LE(2, 4); // two events' columns, one event id: the columns run into the ids
     expect(() => unpackBatch(two)).toThrow();
-    expect(unpackBatch(bytes).eventIds).toEqual(['e']);
+    expect(idStrings(unpackBatch(bytes).ids)).toEqual(['e']);
   });
 
   it('refuses a batch of another version, with reserved bytes set, or whose runs or names do not fit its lists', () => {
@@ -168,8 +180,16 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
       edit(c);
       return c;
     };
-    expect(() => unpackBatch(changed((c) => (c[1] = 3)))).toThrow(/version/);
-    expect(() => unpackBatch(changed((c) => (c[21] = 1)))).toThrow(/reserved/);
+    expect(() => unpackBatch(changed((c) => (c[1] = 4)))).toThrow(/version/);
+    expect(() => unpackBatch(changed((c) => (c[3] = 1)))).toThrow(/reserved/);
+    expect(() => unpackBatch(changed((c) => (c[2] = 3)))).toThrow(/bytes per code unit/);
+    // One id character more, in the bytes of the ones it has: the string list no longer ends at the end.
+    expect(() => unpackBatch(changed((c) => c.writeUInt32LE(5, 20)))).toThrow(RangeError);
+    // The first id ending past the second's end.
+    const idEndsAt = 24 + 8 * (2 + 3) + 4 * (3 * 2 + 3 + 3);
+    expect(() => unpackBatch(changed((c) => c.writeUInt32LE(5, idEndsAt)))).toThrow(/out of order/);
+    // The last id ending short of the characters.
+    expect(() => unpackBatch(changed((c) => c.writeUInt32LE(3, idEndsAt + 4)))).toThrow(/do not end/);
     // One metric entry fewer and three tag entries more: the same column bytes, but the runs no
     // longer end where their columns do.
     expect(() => unpackBatch(changed((c) => (c.writeUInt32LE(2, 8), c.writeUInt32LE(6, 12))))).toThrow(RangeError);
@@ -178,17 +198,32 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     expect(() => unpackBatch(changed((c) => c.writeUInt32LE(99, devicesAt)))).toThrow(/string list/);
   });
 
-  it('reads version-1 batches (the string list and the ids as one msgpack array, no length for the list)', () => {
+  it('reads version-1 and version-2 batches (ids as a msgpack list of strings)', () => {
     const b = new BatchBuilder();
     b.add(0, 'd1', 'e1', 5, { x: 1, y: 2 }, ['t']);
     b.add(1, 'd2', 'e2', 6, {}, []);
-    const v2 = Buffer.from(b.finishBytes());
+    const v3 = Buffer.from(b.finishBytes());
     const columnsEnd = 24 + 8 * (2 + 2) + 4 * (3 * 2 + 2 + 1); // 2 events, 2 metric entries, 1 tag
-    const v1 = Buffer.concat([v2.subarray(0, columnsEnd), Buffer.from(pack([['d1', 'x', 'y', 't', 'd2'], ['e1', 'e2']]))]);
-    v1[1] = 1;
-    v1.writeUInt32LE(0, 16);
+    const names = Buffer.from(pack(['d1', 'x', 'y', 't', 'd2']));
+    const olderHeader = (version: number, listBytes: number) => {
+      const head = Buffer.from(v3.subarray(0, columnsEnd));
+      head[1] = version;
+      head[2] = 0;
+      head.writeUInt32LE(listBytes, 16);
+      head.writeUInt32LE(0, 20);
+      return head;
+    };
     const want = b.build();
-    expect(unpackBatch(v1)).toEqual(want);
+    // Version 1: the string list and the ids as one msgpack array, no length for the list.
+    expect(unpackBatch(Buffer.concat([olderHeader(1, 0), Buffer.from(pack([['d1', 'x', 'y', 't', 'd2'], ['e1', 'e2']]))]))).toEqual(want);
+    // Version 2: the string list (its length in the header), then the ids.
+    const v2 = Buffer.concat([olderHeader(2, names.length), names, Buffer.from(pack(['e1', 'e2']))]);
+    expect(unpackBatch(v2)).toEqual(want);
+    const counts = new Map<string, number>();
+    countDevices(v2, counts);
+    expect([...counts]).toEqual([['d1', 1], ['d2', 1]]);
+    expect(() => unpackBatch(Buffer.concat([olderHeader(2, names.length), names, Buffer.from(pack(['e1']))]))).toThrow(/as many ids/);
+    expect(() => unpackBatch(Buffer.concat([olderHeader(2, names.length), names, Buffer.from(pack(['e1', 2]))]))).toThrow(/not a string/);
   });
 
   it('countDevices adds up the events of each device in order of first appearance, and skips what it cannot read', () => {
@@ -213,7 +248,7 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
       if (keep(i)) kept.add(i, ...args);
     }
     const cut = unpackBatch(packBatch(all.build(), keep));
-    expect(cut.eventIds).toHaveLength(7);
+    expect(cut.ids.ends).toHaveLength(7);
     expect(cut).toEqual(kept.build());
     expect(unpackBatch(packBatch(all.build()))).toEqual(all.build());
   });
@@ -222,7 +257,8 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     const b = new BatchBuilder();
     for (let i = 0; i < 5000; i++) b.add(i, `d${i % 17}`, `e${i}`, i * 1000, { a: i, b: -i }, i % 2 ? ['x'] : []);
     const batch = unpackBatch(b.finish());
-    expect(batch.eventIds.length).toBe(5000);
+    expect(batch.ids.ends.length).toBe(5000);
+    expect(idStrings(batch.ids)[4999]).toBe('e4999');
     expect(batch.metricEnds[4999]).toBe(10_000);
     expect(batch.tagEnds[4999]).toBe(2500);
     expect(batch.metricValues[9999]).toBe(-4999);
