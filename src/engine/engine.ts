@@ -190,9 +190,10 @@ export class ShardEngine {
 
   /**
    * Applies one event: the single entry point for state changes from events. Its id is the code
-   * units ids[idFrom..idTo) (copied; see codec/id-column.ts). Metrics are names[mFrom..mTo) with
-   * values[mFrom..mTo); tags are tags[tFrom..tTo). Fired alerts are appended to `alerts`.
-   * Returns STORED or DUPLICATE.
+   * units ids[idFrom..idTo) (copied; see codec/id-column.ts). Its metrics are the names
+   * strings[names[k]] with the values values[k], for k in [mFrom, mTo); its tags strings[tags[k]]
+   * for k in [tFrom, tTo) (an event batch's columns, as they come). Fired alerts are appended to
+   * `alerts`. Returns STORED or DUPLICATE.
    */
   ingest(
     deviceId: string,
@@ -200,11 +201,12 @@ export class ShardEngine {
     idFrom: number,
     idTo: number,
     ts: number,
-    names: readonly string[],
+    strings: readonly string[],
+    names: ArrayLike<number>,
     values: ArrayLike<number>,
     mFrom: number,
     mTo: number,
-    tags: readonly string[],
+    tags: ArrayLike<number>,
     tFrom: number,
     tTo: number,
     alerts: FiredAlert[] | undefined,
@@ -221,17 +223,17 @@ export class ShardEngine {
     if (ts > d.maxTs) d.maxTs = ts;
     const ring = d.ring;
     const rawHorizon = d.maxTs - this.limits.rawRetentionMs;
-    const metricNames = this.resolveNames(d, names, mFrom, mTo);
+    const metricNames = this.resolveNames(d, strings, names, mFrom, mTo);
 
     if (ts >= rawHorizon && !(ring.length === ring.capacity && ring.isBeforeOldestChars(ts, ids, idFrom, idTo))) {
       if (ring.length === ring.capacity) this.evictOldest(d);
-      const tagSet = this.tagSetOf(d, tags, tFrom, tTo);
+      const tagSet = this.tagSetOf(d, strings, tags, tFrom, tTo);
       const s = ring.insertChars(ts, ids, idFrom, idTo, tagSet);
       const cols = ring.cols;
       const colOf = d.lastCols;
       for (let k = 0; k < metricNames; k++) {
         let c = colOf[k]!;
-        if (c < 0) c = colOf[k] = ring.columnIndex(names[mFrom + k]!);
+        if (c < 0) c = colOf[k] = ring.columnIndex(strings[names[mFrom + k]!]!);
         cols[c]![s] = values[mFrom + k]!;
       }
       if (tagSet !== 0) {
@@ -255,7 +257,7 @@ export class ShardEngine {
       for (let k = 0; k < metricNames; k++) {
         let r = rollupOf[k];
         if (r === undefined) {
-          const name = names[mFrom + k]!;
+          const name = strings[names[mFrom + k]!]!;
           r = d.rollups.get(name);
           if (r === undefined) {
             r = new MinuteRollup();
@@ -269,7 +271,7 @@ export class ShardEngine {
 
     if (alerts !== undefined) {
       const rules = this.rules.forDevice(deviceId);
-      if (rules !== undefined) this.evaluate(rules, deviceId, ids, idFrom, idTo, ts, names, values, mFrom, mTo, alerts);
+      if (rules !== undefined) this.evaluate(rules, deviceId, ids, idFrom, idTo, ts, strings, names, values, mFrom, mTo, alerts);
     }
     return STORED;
   }
@@ -380,7 +382,7 @@ export class ShardEngine {
       const key = h.tagSetKeys[id];
       if (key !== undefined) {
         const tags = key.split('\u0000');
-        to[id] = this.internTags(tags, 0, tags.length);
+        to[id] = this.internTags(tags, Uint32Array.from(tags.keys()), 0, tags.length);
       }
     }
     const capacity = this.limits.ringCapacity;
@@ -416,24 +418,25 @@ export class ShardEngine {
   }
 
   /**
-   * Points the device's metric cache at names[mFrom..mTo) (kept when its last event had the same
-   * names in the same order); returns how many there are.
+   * Points the device's metric cache at the names strings[names[mFrom..mTo)] (kept when its last
+   * event had the same names in the same order); returns how many there are.
    */
-  private resolveNames(d: Device, names: readonly string[], mFrom: number, mTo: number): number {
+  private resolveNames(d: Device, strings: readonly string[], names: ArrayLike<number>, mFrom: number, mTo: number): number {
     const n = mTo - mFrom;
     const last = d.lastNames;
     let same = last.length === n;
-    for (let k = 0; same && k < n; k++) same = last[k] === names[mFrom + k];
+    for (let k = 0; same && k < n; k++) same = last[k] === strings[names[mFrom + k]!];
     if (!same) {
-      d.lastNames = names.slice(mFrom, mTo);
+      d.lastNames = new Array<string>(n);
+      for (let k = 0; k < n; k++) d.lastNames[k] = strings[names[mFrom + k]!]!;
       d.lastCols = new Array<number>(n).fill(-1);
       d.lastRollups = new Array<MinuteRollup | undefined>(n).fill(undefined);
     }
     return n;
   }
 
-  /** The tag set id of tags[from..to): one of the device's recent ones, else from the intern table. */
-  private tagSetOf(d: Device, tags: readonly string[], from: number, to: number): number {
+  /** The tag set id of the tags strings[tags[from..to)]: one of the device's recent ones, else from the intern table. */
+  private tagSetOf(d: Device, strings: readonly string[], tags: ArrayLike<number>, from: number, to: number): number {
     if (from === to) return 0;
     const recent = d.recentTagSets;
     for (let r = 0; r < recent.length; r++) {
@@ -441,11 +444,11 @@ export class ShardEngine {
       const set = this.tagSets[id]!;
       if (set.length !== to - from) continue;
       let same = true;
-      for (let k = 0; same && k < set.length; k++) same = set[k] === tags[from + k];
+      for (let k = 0; same && k < set.length; k++) same = set[k] === strings[tags[from + k]!];
       if (same) return id;
     }
     // An event's tag list with repeats interns to its own id; either id names the same tags.
-    const id = this.internTags(tags, from, to);
+    const id = this.internTags(strings, tags, from, to);
     if (recent.length === RECENT_TAG_SETS) recent.pop();
     recent.unshift(id);
     return id;
@@ -698,15 +701,15 @@ export class ShardEngine {
     this.rawEvicted++;
   }
 
-  private internTags(tags: readonly string[], from: number, to: number): number {
+  private internTags(strings: readonly string[], tags: ArrayLike<number>, from: number, to: number): number {
     if (from === to) return 0;
     // Tags are validated free of control characters, so NUL cannot occur inside one.
-    let key = tags[from]!;
-    for (let i = from + 1; i < to; i++) key += '\u0000' + tags[i]!;
+    let key = strings[tags[from]!]!;
+    for (let i = from + 1; i < to; i++) key += '\u0000' + strings[tags[i]!]!;
     let id = this.tagSetIds.get(key);
     if (id === undefined) {
       const unique: string[] = [];
-      for (let i = from; i < to; i++) if (!unique.includes(tags[i]!)) unique.push(tags[i]!);
+      for (let i = from; i < to; i++) if (!unique.includes(strings[tags[i]!]!)) unique.push(strings[tags[i]!]!);
       id = this.tagSets.length;
       this.tagSets.push(unique);
       this.tagSetJson.push(JSON.stringify(unique));
@@ -722,7 +725,8 @@ export class ShardEngine {
     idFrom: number,
     idTo: number,
     ts: number,
-    names: readonly string[],
+    strings: readonly string[],
+    names: ArrayLike<number>,
     values: ArrayLike<number>,
     mFrom: number,
     mTo: number,
@@ -730,11 +734,11 @@ export class ShardEngine {
   ): void {
     for (const rule of rules) {
       for (let i = mFrom; i < mTo; i++) {
-        if (names[i] !== rule.metric) continue;
+        if (strings[names[i]!] !== rule.metric) continue;
         const value = values[i]!;
         if (!satisfies(rule.op, value, rule.threshold)) break;
         const metrics: [string, number][] = [];
-        for (let j = mFrom; j < mTo; j++) metrics.push([names[j]!, values[j]!]);
+        for (let j = mFrom; j < mTo; j++) metrics.push([strings[names[j]!]!, values[j]!]);
         const fired: FiredAlert = {
           device_id: deviceId,
           event_id: charsString(ids, idFrom, idTo),

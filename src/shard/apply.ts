@@ -12,7 +12,7 @@ import type { EventBatch } from './protocol.js';
 export function applyEvents(engine: ShardEngine, batch: EventBatch, alerts: FiredAlert[] | undefined, order?: Uint32Array, alertAt?: number[]): Uint8Array {
   const n = batch.ts.length;
   const statuses = new Uint8Array(n);
-  const { deviceIds, ids, ts, metricEnds, metricNames, metricValues, tagEnds, tags } = batch;
+  const { strings, devices, ids, ts, metricEnds, metricNames, metricValues, tagEnds, tags } = batch;
   const idChars = ids.chars;
   const idEnds = ids.ends;
   const count = order === undefined ? n : order.length;
@@ -22,7 +22,7 @@ export function applyEvents(engine: ShardEngine, batch: EventBatch, alerts: Fire
     const t = i === 0 ? 0 : tagEnds[i - 1]!;
     const fired = alertAt === undefined ? 0 : alerts!.length;
     const c = i === 0 ? 0 : idEnds[i - 1]!;
-    statuses[i] = engine.ingest(deviceIds[i]!, idChars, c, idEnds[i]!, ts[i]!, metricNames, metricValues, m, metricEnds[i]!, tags, t, tagEnds[i]!, alerts);
+    statuses[i] = engine.ingest(strings[devices[i]!]!, idChars, c, idEnds[i]!, ts[i]!, strings, metricNames, metricValues, m, metricEnds[i]!, tags, t, tagEnds[i]!, alerts);
     if (alertAt !== undefined) for (let a = fired; a < alerts!.length; a++) alertAt.push(i);
   }
   return statuses;
@@ -40,23 +40,32 @@ export function applyEvents(engine: ShardEngine, batch: EventBatch, alerts: Fire
  * hops to another device and writes its dozen columns, each on pages of its own, and a few hundred
  * devices' pages are more than the TLB holds (replay of 1M events ran 5–7% faster grouped).
  */
-export function groupByDevice(deviceIds: readonly string[], groupOf: Map<string, number>, keep?: (deviceId: string) => boolean): Uint32Array | undefined {
-  const n = deviceIds.length;
+export function groupByDevice(batch: EventBatch, groupOf: Map<string, number>, keep?: (deviceId: string) => boolean): Uint32Array | undefined {
+  const { strings, devices } = batch;
+  const n = devices.length;
   groupOf.clear();
+  // Each string's group, found by name once per string: a batch's list holds each name once, but
+  // one that did not would still group a device's events together, in batch order.
+  const groupOfRef = new Int32Array(strings.length).fill(-1);
   // Counting sort of event numbers by group (a device's number in order of first appearance).
   const group = new Uint32Array(n);
   const counts: number[] = [];
   const kept: boolean[] = [];
   let all = true;
   for (let i = 0; i < n; i++) {
-    const d = deviceIds[i]!;
-    let g = groupOf.get(d);
-    if (g === undefined) {
-      groupOf.set(d, (g = counts.length));
-      counts.push(0);
-      const k = keep === undefined || keep(d);
-      kept.push(k);
-      all &&= k;
+    const r = devices[i]!;
+    let g = groupOfRef[r]!;
+    if (g < 0) {
+      const d = strings[r]!;
+      let known = groupOf.get(d);
+      if (known === undefined) {
+        groupOf.set(d, (known = counts.length));
+        counts.push(0);
+        const k = keep === undefined || keep(d);
+        kept.push(k);
+        all &&= k;
+      }
+      g = groupOfRef[r] = known;
     }
     group[i] = g;
     counts[g]!++;

@@ -2,15 +2,16 @@
 //
 // Events travel columnar, one batch per shard per request (never one message per event), packed
 // (see encodePacked) into an ArrayBuffer that is transferred, not cloned. In memory (EventBatch):
-//   deviceIds[i], ts[i]                                   for event i
-//   its event id: ids.chars[ids.ends[i-1] .. ids.ends[i]) (code units, see codec/id-column.ts)
+//   strings[devices[i]], ts[i]                            event i's device and time
+//   ids.chars[ids.ends[i-1] .. ids.ends[i])               its event id (code units, codec/id-column.ts)
 //   metricNames/metricValues[metricEnds[i-1] .. metricEnds[i])   its metrics
 //   tags[tagEnds[i-1] .. tagEnds[i])                      its tags
-// On the wire (and in the log, which stores the bytes the front sent) device ids, metric names and
-// tags are indexes into the batch's list of distinct strings: a batch names a few hundred devices,
-// metrics and tags thousands of times. So the shard decodes a few hundred strings instead of
-// thousands, and every event of a device or metric shares one string object, which the engine's
-// per-device caches compare by identity. Event ids travel as code units, never as strings.
+// Device ids, metric names and tags are indexes into the batch's list of distinct strings, in
+// memory as on the wire (and in the log, which stores the bytes the front sent): a batch names a
+// few hundred devices, metrics and tags thousands of times. So the shard decodes a few hundred
+// strings instead of thousands, builds no array of names per batch, and every event of a device
+// or metric shares one string object, which the engine's per-device caches compare by identity.
+// Event ids travel as code units, never as strings.
 // Everything else is a small task object (its schema: tasks.ts), structured-cloned; replies are { ok, value } or
 // { ok: false, error } with a WireError, because classes do not survive the boundary.
 import type { AlertRule, FiredAlert } from '../engine/alerts.js';
@@ -21,19 +22,8 @@ import { idAt, idColumn, type IdColumn } from '../codec/id-column.js';
 import { pack, unpack } from '../codec/msgpack.js';
 import type { RecoveryReport, StoreCounters } from '../storage/store.js';
 
+/** A batch of events, columnar; names are indexes into `strings`. */
 export interface EventBatch {
-  deviceIds: string[];
-  ids: IdColumn;
-  ts: Float64Array;
-  metricEnds: Uint32Array;
-  metricNames: string[];
-  metricValues: Float64Array;
-  tagEnds: Uint32Array;
-  tags: string[];
-}
-
-/** The wire form of an EventBatch: names as indexes into `strings`. */
-export interface PackedBatch {
   strings: string[];
   devices: Uint32Array;
   ids: IdColumn;
@@ -90,26 +80,27 @@ export class BatchBuilder {
 
   /** Event i of an in-memory batch; `position` is its place in the request (its place in this builder's batch by default). */
   addFrom(batch: EventBatch, i: number, position = this.eventIds.length): void {
+    const names = batch.strings;
     this.positions.push(position);
-    this.devices.push(this.ref(batch.deviceIds[i]!));
+    this.devices.push(this.ref(names[batch.devices[i]!]!));
     this.eventIds.push(idAt(batch.ids, i));
     this.ts.push(batch.ts[i]!);
     for (let m = i === 0 ? 0 : batch.metricEnds[i - 1]!; m < batch.metricEnds[i]!; m++) {
-      this.metricNames.push(this.ref(batch.metricNames[m]!));
+      this.metricNames.push(this.ref(names[batch.metricNames[m]!]!));
       this.metricValues.push(batch.metricValues[m]!);
     }
     this.metricEnds.push(this.metricNames.length);
-    for (let t = i === 0 ? 0 : batch.tagEnds[i - 1]!; t < batch.tagEnds[i]!; t++) this.tags.push(this.ref(batch.tags[t]!));
+    for (let t = i === 0 ? 0 : batch.tagEnds[i - 1]!; t < batch.tagEnds[i]!; t++) this.tags.push(this.ref(names[batch.tags[t]!]!));
     this.tagEnds.push(this.tags.length);
   }
 
-  private packed(): PackedBatch {
+  private packed(): EventBatch {
     return packColumns(this, idColumn(this.eventIds));
   }
 
   /** The batch as the shard will see it. */
   build(): EventBatch {
-    return expand(this.packed());
+    return this.packed();
   }
 
   /** The wire bytes, in an ArrayBuffer of their own (to transfer). */
@@ -128,9 +119,7 @@ export class BatchBuilder {
  * whose events all go to one shard is packed as it is, without a BatchBuilder.
  */
 export class ScannedBatch {
-  private expanded: EventBatch | undefined;
-
-  constructor(readonly packed: PackedBatch) {}
+  constructor(readonly packed: EventBatch) {}
 
   get length(): number {
     return this.packed.ts.length;
@@ -142,11 +131,6 @@ export class ScannedBatch {
 
   deviceId(i: number): string {
     return this.packed.strings[this.packed.devices[i]!]!;
-  }
-
-  /** The batch as the shard will see it. */
-  events(): EventBatch {
-    return (this.expanded ??= expand(this.packed));
   }
 
   /** The wire bytes, in an ArrayBuffer of their own (to transfer). */
@@ -252,11 +236,11 @@ export class ScannedBatch {
 /** One shard's part of a ScannedBatch: its events in wire form, and where each was in the batch. */
 export interface ScannedPart {
   positions: Uint32Array;
-  packed: PackedBatch;
+  packed: EventBatch;
 }
 
 /** The wire bytes of a batch in wire form, in an ArrayBuffer of their own (to transfer). */
-export function finishPacked(p: PackedBatch): ArrayBuffer {
+export function finishPacked(p: EventBatch): ArrayBuffer {
   // encodePacked's bytes fill a buffer of their own.
   return encodePacked(p).buffer as ArrayBuffer;
 }
@@ -287,7 +271,7 @@ const COLUMNS_AT = 24;
 
 const columnBytes = (n: number, m: number, t: number): number => 8 * (n + m) + 4 * (3 * n + m + t);
 
-export function encodePacked(p: PackedBatch): Uint8Array {
+export function encodePacked(p: EventBatch): Uint8Array {
   const n = p.ts.length;
   const m = p.metricValues.length;
   const t = p.tags.length;
@@ -386,7 +370,7 @@ export function countDevices(bytes: Uint8Array, counts: Map<string, number>): vo
 let scratch = new ArrayBuffer(0);
 
 /** A batch in the layout of encodePacked, its columns in place when they are aligned. */
-function decodePacked(bytes: Uint8Array, transient: boolean): PackedBatch {
+function decodePacked(bytes: Uint8Array, transient: boolean): EventBatch {
   const { version, n, m, t, c, width, size, namesAt, namesEnd } = readHeader(bytes);
   let strings: string[];
   let eventIds: string[] | undefined;
@@ -437,7 +421,7 @@ function decodePacked(bytes: Uint8Array, transient: boolean): PackedBatch {
  * names that are in the string list and are strings. Only a bug could write otherwise (frames
  * are checksummed), but then replay must stop with an error rather than apply a batch with holes.
  */
-function checkStructure(p: PackedBatch): void {
+function checkStructure(p: EventBatch): void {
   const bad = (what: string) => new RangeError(`batch: ${what}`);
   const names = p.strings.length;
   for (const s of p.strings) if (typeof s !== 'string') throw bad('a name is not a string');
@@ -470,7 +454,7 @@ export interface BatchColumns {
 }
 
 /** Gathered columns and their ids in wire form: typed arrays of exactly their lengths. */
-export function packColumns(c: BatchColumns, ids: IdColumn): PackedBatch {
+export function packColumns(c: BatchColumns, ids: IdColumn): EventBatch {
   return {
     strings: c.strings,
     devices: Uint32Array.from(c.devices),
@@ -491,23 +475,31 @@ export function packBatch(batch: EventBatch, keep: (i: number) => boolean = () =
   return b.finishBytes();
 }
 
-const names = (strings: readonly string[], refs: Uint32Array): string[] => {
-  const out = new Array<string>(refs.length);
-  for (let i = 0; i < refs.length; i++) out[i] = strings[refs[i]!]!;
-  return out;
-};
+/** The batches of logs written before names were indexed: names as strings, ids as strings. */
+interface BatchOfStrings {
+  deviceIds: string[];
+  eventIds: string[];
+  ts: Float64Array;
+  metricEnds: Uint32Array;
+  metricNames: string[];
+  metricValues: Float64Array;
+  tagEnds: Uint32Array;
+  tags: string[];
+}
 
-function expand(p: PackedBatch): EventBatch {
-  return {
-    deviceIds: names(p.strings, p.devices),
-    ids: p.ids,
-    ts: p.ts,
-    metricEnds: p.metricEnds,
-    metricNames: names(p.strings, p.metricNames),
-    metricValues: p.metricValues,
-    tagEnds: p.tagEnds,
-    tags: names(p.strings, p.tags),
-  };
+function indexNames(v: BatchOfStrings): EventBatch {
+  const strings: string[] = [];
+  const refOf = new Map<string, number>();
+  const refs = (list: string[]) =>
+    Uint32Array.from(list, (s) => {
+      let r = refOf.get(s);
+      if (r === undefined) refOf.set(s, (r = strings.push(s) - 1));
+      return r;
+    });
+  const devices = refs(v.deviceIds);
+  const metricNames = refs(v.metricNames);
+  const tags = refs(v.tags);
+  return { strings, devices, ids: idColumn(v.eventIds), ts: v.ts, metricEnds: v.metricEnds, metricNames, metricValues: v.metricValues, tagEnds: v.tagEnds, tags };
 }
 
 /**
@@ -520,11 +512,12 @@ function expand(p: PackedBatch): EventBatch {
  */
 export function unpackBatch(buf: ArrayBuffer | Uint8Array, transient = false): EventBatch {
   const bytes = buf instanceof Uint8Array ? buf : new Uint8Array(buf);
-  if (bytes[0] === WIRE_MARK) return expand(decodePacked(bytes, transient));
-  // Those older forms held the ids as a list of strings.
-  const { eventIds, ...v } = unpack(bytes) as (Omit<PackedBatch, 'ids'> | Omit<EventBatch, 'ids'>) & { eventIds: string[] };
-  const ids = idColumn(eventIds);
-  return 'strings' in v ? expand({ ...v, ids }) : { ...v, ids };
+  if (bytes[0] === WIRE_MARK) return decodePacked(bytes, transient);
+  // Both older forms held the ids as a list of strings.
+  const v = unpack(bytes) as (Omit<EventBatch, 'ids'> & { eventIds: string[] }) | BatchOfStrings;
+  if (!('strings' in v)) return indexNames(v);
+  const { eventIds, ...rest } = v;
+  return { ...rest, ids: idColumn(eventIds) };
 }
 
 export type { Task, TaskOf } from './tasks.js';

@@ -65,7 +65,7 @@ export class LogReplay {
 
   /** Applies this part's events of a logged batch device by device (see groupByDevice). */
   private events(batch: EventBatch): void {
-    const order = groupByDevice(batch.deviceIds, this.groupOf, this.ownsDevice);
+    const order = groupByDevice(batch, this.groupOf, this.ownsDevice);
     if (order === undefined) applyEvents(this.engine, batch, undefined);
     else if (order.length > 0) applyEvents(this.engine, batch, undefined, order);
   }

@@ -227,7 +227,7 @@ export class Shard {
    */
   applyBatch(batch: EventBatch): IngestResult {
     const alerts: FiredAlert[] = [];
-    const order = groupByDevice(batch.deviceIds, this.batchGroups);
+    const order = groupByDevice(batch, this.batchGroups);
     if (order === undefined) return { statuses: applyEvents(this.engine, batch, alerts), alerts };
     const alertAt: number[] = [];
     const statuses = applyEvents(this.engine, batch, alerts, order, alertAt);
@@ -342,9 +342,9 @@ export class Shard {
     const max = this.options.maxDevices;
     if (max === undefined) return;
     const devices = this.engine.devices;
-    if (devices.size < max - batch.deviceIds.length) return; // room for all, even if every one were new
+    if (devices.size < max - batch.devices.length) return; // room for all, even if every one were new
     const fresh = new Set<string>();
-    for (const id of batch.deviceIds) if (!devices.has(id)) fresh.add(id);
+    for (const r of batch.devices) if (!devices.has(batch.strings[r]!)) fresh.add(batch.strings[r]!);
     if (devices.size + fresh.size > max) {
       throw new ApiError(
         'TOO_MANY_DEVICES',

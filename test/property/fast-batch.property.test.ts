@@ -5,13 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { scanEventBatch } from '../../src/api/fast-batch.js';
 import { fastEvent } from '../../src/api/fast-event.js';
 import type { ApiLimits } from '../../src/api/schemas.js';
-import type { EventBatch } from '../../src/shard/protocol.js';
-import { idColumn, idStrings } from '../../src/codec/id-column.js';
+import { named, type NamedBatch } from '../support/named-batch.js';
 
 const limits: ApiLimits = { maxIdLength: 8, maxMetricsPerEvent: 3, maxMetricNameLength: 6, maxTagsPerEvent: 2, maxTagLength: 5, maxQueryLimit: 100 };
 
 /** The definition: JSON.parse of the body's UTF-8, then fastEvent on every element, columnar. */
-function definition(body: Buffer): EventBatch | undefined {
+function definition(body: Buffer): NamedBatch | undefined {
   let items: unknown;
   try {
     items = JSON.parse(body.toString('utf8'));
@@ -19,14 +18,13 @@ function definition(body: Buffer): EventBatch | undefined {
     return undefined;
   }
   if (!Array.isArray(items)) return undefined;
-  const eventIds: string[] = [];
-  const out: EventBatch = { deviceIds: [], ids: idColumn([]), ts: new Float64Array(items.length), metricEnds: new Uint32Array(items.length), metricNames: [], metricValues: new Float64Array(0), tagEnds: new Uint32Array(items.length), tags: [] };
+  const out: NamedBatch = { deviceIds: [], eventIds: [], ts: new Float64Array(items.length), metricEnds: new Uint32Array(items.length), metricNames: [], metricValues: new Float64Array(0), tagEnds: new Uint32Array(items.length), tags: [] };
   const values: number[] = [];
   for (let i = 0; i < items.length; i++) {
     const e = fastEvent(items[i], limits);
     if (e === undefined) return undefined;
     out.deviceIds.push(e.device_id);
-    eventIds.push(e.event_id);
+    out.eventIds.push(e.event_id);
     out.ts[i] = e.timeStamp;
     for (const name of Object.keys(e.metrics)) {
       out.metricNames.push(name);
@@ -37,7 +35,6 @@ function definition(body: Buffer): EventBatch | undefined {
     out.tagEnds[i] = out.tags.length;
   }
   out.metricValues = Float64Array.from(values);
-  out.ids = idColumn(eventIds);
   return out;
 }
 
@@ -92,9 +89,8 @@ const eventJson = fc.tuple(fc.oneof({ weight: 1, arbitrary: eventObject }, { wei
 });
 const body = fc.array(eventJson, { maxLength: 6 }).map((events) => Buffer.from('[' + events.join(',') + ']'));
 
-const expectSame = (scanned: EventBatch, def: EventBatch) => {
-  expect(idStrings(scanned.ids)).toEqual(idStrings(def.ids));
-  expect([...scanned.ids.ends]).toEqual([...def.ids.ends]);
+const expectSame = (scanned: NamedBatch, def: NamedBatch) => {
+  expect(scanned.eventIds).toEqual(def.eventIds);
   expect(scanned.deviceIds).toEqual(def.deviceIds);
   expect([...scanned.ts]).toEqual([...def.ts]);
   expect([...scanned.metricEnds]).toEqual([...def.metricEnds]);
@@ -114,7 +110,7 @@ describe('scanEventBatch', () => {
         if (scanned === undefined) return;
         const def = definition(b);
         expect(def).toBeDefined();
-        expectSame(scanned.events(), def!);
+        expectSame(named(scanned.packed), def!);
       }),
       { numRuns: 4000 },
     );
@@ -130,7 +126,7 @@ describe('scanEventBatch', () => {
         const def = definition(damaged);
         if (scanned === undefined) return;
         expect(def).toBeDefined();
-        expectSame(scanned.events(), def!);
+        expectSame(named(scanned.packed), def!);
       }),
       { numRuns: 4000 },
     );
@@ -149,7 +145,7 @@ describe('scanEventBatch', () => {
         if (def === undefined) expect(scanned).toBeUndefined();
         else {
           expect(scanned).toBeDefined();
-          expect(Object.is(scanned!.events().metricValues[0], def.metricValues[0])).toBe(true);
+          expect(Object.is(scanned!.packed.metricValues[0], def.metricValues[0])).toBe(true);
         }
       }),
       { numRuns: 4000 },
@@ -177,7 +173,7 @@ describe('scanEventBatch', () => {
         const scanned = scanEventBatch(b, limits);
         const def = definition(b);
         if (def === undefined) expect(scanned).toBeUndefined();
-        else if (scanned !== undefined) expect(scanned.events().ts[0]).toBe(def.ts[0]);
+        else if (scanned !== undefined) expect(scanned.packed.ts[0]).toBe(def.ts[0]);
         else expect(/[^ -~]|\\|"/.test(t)).toBe(true); // only escapes and non-ASCII are left to the general path
       }),
       { numRuns: 5000 },
@@ -197,7 +193,7 @@ describe('scanEventBatch', () => {
         const b = Buffer.from(JSON.stringify(events));
         const scanned = scanEventBatch(b, limits);
         expect(scanned).toBeDefined();
-        expectSame(scanned!.events(), definition(b)!);
+        expectSame(named(scanned!.packed), definition(b)!);
       }),
       { numRuns: 1000 },
     );

@@ -13,7 +13,11 @@ export function ingestInto(engine: ShardEngine, e: ModelEvent, alerts?: FiredAle
   const names = e.metrics.map(([n]) => n);
   const values = Float64Array.from(e.metrics.map(([, v]) => v));
   const id = idColumn([e.id]);
-  return engine.ingest(e.device, id.chars, 0, id.chars.length, e.ts, names, values, 0, names.length, e.tags, 0, e.tags.length, alerts);
+  // The engine takes names as indexes into a list of strings, as an event batch holds them.
+  const strings = [...names, ...e.tags];
+  const nameRefs = Uint32Array.from(names.keys());
+  const tagRefs = Uint32Array.from(e.tags, (_, k) => names.length + k);
+  return engine.ingest(e.device, id.chars, 0, id.chars.length, e.ts, strings, nameRefs, values, 0, names.length, tagRefs, 0, e.tags.length, alerts);
 }
 
 export function buildBatch(events: readonly ModelEvent[]): EventBatch {

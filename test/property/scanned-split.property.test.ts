@@ -23,7 +23,7 @@ describe('ScannedBatch.split', () => {
         const b = new BatchBuilder();
         events.forEach((e, i) => b.add(i, e.device, e.id, e.ts, e.metrics, e.tags));
         const scanned = new ScannedBatch(packColumns(b, idColumn(b.eventIds)));
-        const whole = scanned.events();
+        const whole = scanned.packed;
         const parts = scanned.split(shards, (d) => shardOf(d, shards));
         expect(parts).toHaveLength(shards);
         const seen: number[] = [];

@@ -2,10 +2,15 @@
 import { describe, expect, it } from 'vitest';
 import { scanEventBatch } from '../../../src/api/fast-batch.js';
 import { idStrings } from '../../../src/codec/id-column.js';
+import { named } from '../../support/named-batch.js';
 import type { ApiLimits } from '../../../src/api/schemas.js';
 
 const limits: ApiLimits = { maxIdLength: 8, maxMetricsPerEvent: 3, maxMetricNameLength: 12, maxTagsPerEvent: 2, maxTagLength: 5, maxQueryLimit: 100 };
-const scan = (s: string) => scanEventBatch(Buffer.from(s), limits)?.events();
+const scanned = (s: string) => scanEventBatch(Buffer.from(s), limits)?.packed;
+const scan = (s: string) => {
+  const b = scanned(s);
+  return b === undefined ? undefined : { ...named(b), ids: b.ids };
+};
 const one = (fields: string) => `[{"event_id":"e1","device_id":"d1","timeStamp":"2025-01-15T10:00:00Z",${fields}}]`;
 
 describe('scanEventBatch', () => {

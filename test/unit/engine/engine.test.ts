@@ -40,7 +40,10 @@ function ing(
   const names = Object.keys(metrics);
   const values = names.map((n) => metrics[n]!);
   const ids = idColumn([id]);
-  return e.ingest(dev, ids.chars, 0, ids.chars.length, ts, names, values, 0, names.length, tags, 0, tags.length, alerts);
+  // Names as indexes into one list of strings, as an event batch holds them.
+  const strings = [...names, ...tags];
+  const tagRefs = tags.map((_, k) => names.length + k);
+  return e.ingest(dev, ids.chars, 0, ids.chars.length, ts, strings, [...names.keys()], values, 0, names.length, tagRefs, 0, tags.length, alerts);
 }
 
 const recent = (e: ShardEngine, dev: string, from = -Infinity, to = Infinity, limit = 100_000): Ev[] =>
@@ -441,7 +444,7 @@ describe('ShardEngine.recentJson', () => {
   it('treats metric names like __proto__ and constructor as plain names', () => {
     const e = new ShardEngine(limits());
     const names = ['__proto__', 'constructor'];
-    e.ingest('d1', idColumn(['e1']).chars, 0, 2, T0, names, [1, 2], 0, 2, [], 0, 0, undefined);
+    e.ingest('d1', idColumn(['e1']).chars, 0, 2, T0, names, [0, 1], [1, 2], 0, 2, [], 0, 0, undefined);
     const text = e.recentJson('d1', -Infinity, Infinity, 10);
     expect(text).toContain('"__proto__":1');
     expect(agg(e, '__proto__', 'd1', -Infinity, Infinity, MIN)).toEqual([{ bucket: T0, count: 1, sum: 1, min: 1, max: 1 }]);
@@ -452,7 +455,10 @@ describe('ShardEngine.recentJson', () => {
   it('reads only its slice [idFrom, idTo) of shared id characters, [mFrom, mTo) of metric arrays and [tFrom, tTo) of tags', () => {
     const e = new ShardEngine(limits());
     const ids = idColumn(['e0', 'e1', 'e22']);
-    e.ingest('d1', ids.chars, 2, 4, T0, ['x', 'cpu', 'mem', 'y'], new Float64Array([9, 1, 2, 9]), 1, 3, ['p', 't', 'q'], 1, 2, undefined);
+    const strings = ['p', 'x', 'cpu', 't', 'mem', 'y', 'q'];
+    const names = Uint32Array.of(1, 2, 4, 5);
+    const tags = Uint32Array.of(0, 3, 6);
+    e.ingest('d1', ids.chars, 2, 4, T0, strings, names, new Float64Array([9, 1, 2, 9]), 1, 3, tags, 1, 2, undefined);
     expect(recent(e, 'd1')[0]).toMatchObject({ event_id: 'e1', metrics: { cpu: 1, mem: 2 }, tags: ['t'] });
     expect(ing(e, 'd1', 'e1', T0)).toBe(DUPLICATE);
     expect(ing(e, 'd1', 'e0', T0)).not.toBe(DUPLICATE);

@@ -3,6 +3,7 @@ import { idColumn, idStrings } from '../../../src/codec/id-column.js';
 import { pack } from '../../../src/codec/msgpack.js';
 import { BatchBuilder, countDevices, packBatch, packColumns, unpackBatch } from '../../../src/shard/protocol.js';
 import { TaskSchema } from '../../../src/shard/tasks.js';
+import { named } from '../../support/named-batch.js';
 
 describe('BatchBuilder -> finish -> unpackBatch', () => {
   it('round-trips events columnar: ids, times, metric and tag runs', () => {
@@ -15,7 +16,9 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     const buf = b.finish();
     expect(buf).toBeInstanceOf(ArrayBuffer);
     const batch = unpackBatch(buf);
-    expect(batch.deviceIds).toEqual(['d1', 'd2', 'd1']);
+    expect(batch.strings).toEqual(['d1', 'cpu', 'mem', 'a', 'b', 'd2', 'disk', 'c']);
+    expect([...batch.devices]).toEqual([0, 5, 0]);
+    expect(named(batch).deviceIds).toEqual(['d1', 'd2', 'd1']);
     expect(idStrings(batch.ids)).toEqual(['e1', 'e2', 'e3']);
     expect(batch.ids.chars).toBeInstanceOf(Uint8Array);
     expect([...batch.ids.ends]).toEqual([2, 4, 6]);
@@ -23,12 +26,12 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     expect(Array.from(batch.ts)).toEqual([1_736_935_200_123, -5, 0]);
     expect(batch.metricEnds).toBeInstanceOf(Uint32Array);
     expect(Array.from(batch.metricEnds)).toEqual([2, 2, 3]);
-    expect(batch.metricNames).toEqual(['cpu', 'mem', 'disk']);
+    expect(named(batch).metricNames).toEqual(['cpu', 'mem', 'disk']);
     expect(batch.metricValues).toBeInstanceOf(Float64Array);
     expect(Array.from(batch.metricValues)).toEqual([1.5, -2, 0.1]);
     expect(batch.tagEnds).toBeInstanceOf(Uint32Array);
     expect(Array.from(batch.tagEnds)).toEqual([2, 2, 3]);
-    expect(batch.tags).toEqual(['a', 'b', 'c']);
+    expect(named(batch).tags).toEqual(['a', 'b', 'c']);
   });
 
   it('unpacks what build() describes', () => {
@@ -54,7 +57,7 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     const metrics = JSON.parse('{"__proto__": 1, "constructor": 2, "température": 3}') as Record<string, number>;
     b.add(0, 'dév 🚀', 'é"\\', 1, metrics, ['ü', '']);
     const batch = unpackBatch(b.finish());
-    expect(batch.deviceIds).toEqual(['dév 🚀']);
+    expect(named(batch).deviceIds).toEqual(['dév 🚀']);
     expect(idStrings(batch.ids)).toEqual(['é"\\']);
     expect(batch.ids.chars).toBeInstanceOf(Uint8Array); // é is below 256: still a byte
     // One code unit above 255 makes the batch's ids two bytes each, the others' included.
@@ -65,13 +68,14 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     const w = unpackBatch(wide.finish());
     expect(w.ids.chars).toBeInstanceOf(Uint16Array);
     expect(idStrings(w.ids)).toEqual(['a', 'id 🚀', '']);
-    expect(batch.metricNames).toEqual(['__proto__', 'constructor', 'température']);
-    expect(batch.tags).toEqual(['ü', '']);
+    expect(named(batch).metricNames).toEqual(['__proto__', 'constructor', 'température']);
+    expect(named(batch).tags).toEqual(['ü', '']);
   });
 
   it('an empty batch round-trips to empty columns', () => {
     const batch = unpackBatch(new BatchBuilder().finish());
-    expect(batch.deviceIds).toEqual([]);
+    expect(batch.devices.length).toBe(0);
+    expect(batch.strings).toEqual([]);
     expect(batch.ts.length).toBe(0);
     expect(batch.metricEnds.length).toBe(0);
   });
@@ -100,8 +104,10 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     const b = new BatchBuilder();
     b.add(0, 'd1', 'e1', 5, { x: 1, y: 2 }, ['t']);
     b.add(1, 'd2', 'e2', 6, {}, []);
-    const { ids, ...inMemory } = b.build();
-    expect(unpackBatch(pack({ ...inMemory, eventIds: idStrings(ids) }))).toEqual(b.build());
+    const { eventIds, ...inMemory } = named(b.build());
+    // Its names get a string list of their own order: the same batch, read by name.
+    expect(named(unpackBatch(pack({ ...inMemory, eventIds })))).toEqual(named(b.build()));
+    expect(eventIds).toEqual(['e1', 'e2']);
   });
 
   it('reads the batches of logs written with each column a msgpack typed array (ids as strings)', () => {
