@@ -4,6 +4,7 @@ import { pack } from '../../../src/codec/msgpack.js';
 import { BatchBuilder, countDevices, packBatch, packColumns, unpackBatch } from '../../../src/shard/protocol.js';
 import { TaskSchema } from '../../../src/shard/tasks.js';
 import { named } from '../../support/named-batch.js';
+import { olderVersion } from '../../support/older-batches.js';
 
 describe('BatchBuilder -> finish -> unpackBatch', () => {
   it('round-trips events columnar: ids, times, metric and tag runs', () => {
@@ -208,28 +209,22 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     const b = new BatchBuilder();
     b.add(0, 'd1', 'e1', 5, { x: 1, y: 2 }, ['t']);
     b.add(1, 'd2', 'e2', 6, {}, []);
-    const v3 = Buffer.from(b.finishBytes());
-    const columnsEnd = 24 + 8 * (2 + 2) + 4 * (3 * 2 + 2 + 1); // 2 events, 2 metric entries, 1 tag
-    const names = Buffer.from(pack(['d1', 'x', 'y', 't', 'd2']));
-    const olderHeader = (version: number, listBytes: number) => {
-      const head = Buffer.from(v3.subarray(0, columnsEnd));
-      head[1] = version;
-      head[2] = 0;
-      head.writeUInt32LE(listBytes, 16);
-      head.writeUInt32LE(0, 20);
-      return head;
-    };
+    b.add(2, 'd1', 'é 🚀', 7, { x: 3 }, []);
     const want = b.build();
-    // Version 1: the string list and the ids as one msgpack array, no length for the list.
-    expect(unpackBatch(Buffer.concat([olderHeader(1, 0), Buffer.from(pack([['d1', 'x', 'y', 't', 'd2'], ['e1', 'e2']]))]))).toEqual(want);
-    // Version 2: the string list (its length in the header), then the ids.
-    const v2 = Buffer.concat([olderHeader(2, names.length), names, Buffer.from(pack(['e1', 'e2']))]);
+    expect(want.ids.chars).toBeInstanceOf(Uint16Array);
+    const v3 = b.finishBytes();
+    expect(unpackBatch(olderVersion(v3, 1))).toEqual(want);
+    const v2 = olderVersion(v3, 2);
+    expect(v2[1]).toBe(2);
     expect(unpackBatch(v2)).toEqual(want);
     const counts = new Map<string, number>();
     countDevices(v2, counts);
-    expect([...counts]).toEqual([['d1', 1], ['d2', 1]]);
-    expect(() => unpackBatch(Buffer.concat([olderHeader(2, names.length), names, Buffer.from(pack(['e1']))]))).toThrow(/as many ids/);
-    expect(() => unpackBatch(Buffer.concat([olderHeader(2, names.length), names, Buffer.from(pack(['e1', 2]))]))).toThrow(/not a string/);
+    expect([...counts]).toEqual([['d1', 2], ['d2', 1]]);
+    // Version 2's ids: as many as the events, all strings.
+    const names = Buffer.from(pack(want.strings));
+    const head = v2.subarray(0, v2.length - names.length - pack(idStrings(want.ids)).length);
+    expect(() => unpackBatch(Buffer.concat([head, names, Buffer.from(pack(['e1']))]))).toThrow(/as many ids/);
+    expect(() => unpackBatch(Buffer.concat([head, names, Buffer.from(pack(['e1', 2, 'e3']))]))).toThrow(/not a string/);
   });
 
   it('countDevices adds up the events of each device in order of first appearance, and skips what it cannot read', () => {

@@ -2,7 +2,7 @@
 // devices over to the shard's. Whatever the split, the shard must answer exactly as the live
 // shard that wrote the log did.
 import { describe, expect, it } from 'vitest';
-import { BatchBuilder, type Reply } from '../../../src/shard/protocol.js';
+import { BatchBuilder, unpackBatch, type Reply } from '../../../src/shard/protocol.js';
 import { ReplayThread, type ReplayHelperFactory } from '../../../src/shard/replay-thread.js';
 import { ReplayPart, replayPartOf } from '../../../src/shard/replay.js';
 import { encodeFrame } from '../../../src/storage/framing.js';
@@ -14,6 +14,7 @@ import { FakeDisk } from '../../property/durability-fake-io.js';
 import { encodePackedEvents } from '../../../src/storage/records.js';
 import { nodeIO, type StorageIO } from '../../../src/storage/io.js';
 import { tempDir } from '../../support/temp-dir.js';
+import { olderVersion } from '../../support/older-batches.js';
 
 const T0 = Date.UTC(2025, 0, 15, 10);
 const DEVICES = 12;
@@ -310,6 +311,42 @@ describe('log replay on several threads', () => {
     expect(replayed.open().events).toBe(3);
     expect(replayed.indexIds(Infinity)).toBe(false);
     expect(logged.filter((m) => m.startsWith('error'))).toEqual(['error the log held 1 events whose event_id an older held event of the same device already has']);
+  });
+
+  it('replays a log an older build began (ids as msgpack strings) and this one went on with, on one part or two', async () => {
+    const disk = new FakeDisk(17);
+    const first = new Shard(options, disk.boot());
+    first.open();
+    const older = new BatchBuilder();
+    const newer = new BatchBuilder();
+    for (let d = 0; d < DEVICES; d++) {
+      older.add(d, `d${d}`, `old-${d}`, T0 + d, { cpu: d }, ['room:1']);
+      older.add(DEVICES + d, `d${d}`, `é🚀${d}`, T0 + 100 + d, { cpu: -d }, []); // two bytes a code unit
+      newer.add(d, `d${d}`, `new-${d}`, T0 + 200 + d, { cpu: 2 * d }, ['room:1']);
+    }
+    // The older build's record, logged and applied as that build would have.
+    const v2 = olderVersion(older.finishBytes(), 2);
+    await first.store!.append(encodePackedEvents(v2));
+    first.applyBatch(unpackBatch(v2));
+    expect(((await first.handle({ op: 'ingest', batch: newer.finish() })) as IngestReply).ok).toBe(true);
+    const want = answers(first);
+    disk.crash();
+    disk.reboot('none');
+    for (const threads of [1, 2]) {
+      const made: LocalReplayHelper[] = [];
+      const io = disk.boot();
+      const s = new Shard(withThreads(threads), io, () => {}, false, local(made, io));
+      expect(s.open().events).toBe(3 * DEVICES);
+      expect(made).toHaveLength(threads - 1);
+      expect(answers(s)).toEqual(want);
+      // Every id of both versions is known again: all duplicates.
+      const again = new BatchBuilder();
+      for (let d = 0; d < DEVICES; d++) for (const id of [`old-${d}`, `é🚀${d}`, `new-${d}`]) again.add(again.length, `d${d}`, id, T0, {}, []);
+      const reply = (await s.handle({ op: 'ingest', batch: again.finish() })) as IngestReply;
+      expect(reply.ok && [...reply.value.statuses]).toEqual(new Array(3 * DEVICES).fill(1));
+      disk.crash();
+      disk.reboot('none');
+    }
   });
 
   it('replays on one thread when a helper cannot be started, and says so', async () => {
