@@ -41,7 +41,7 @@ export function idColumn(ids: readonly string[]): IdColumn {
 }
 
 /** Where id i starts in the column's chars. */
-export const idFrom = (c: IdColumn, i: number): number => (i === 0 ? 0 : c.ends[i - 1]!);
+const idFrom = (c: IdColumn, i: number): number => (i === 0 ? 0 : c.ends[i - 1]!);
 
 /** Id i as a string. */
 export const idAt = (c: IdColumn, i: number): string => charsString(c.chars, idFrom(c, i), c.ends[i]!);
