@@ -287,14 +287,14 @@ export class ShardEngine {
   }
 
   /**
-   * Sizes a device's ring for `events` more events (creating the device as its first event would)
-   * before a replay applies them. Only between beginReplay and endReplay; endReplay gives back
-   * what retention or capacity left unused.
+   * Sizes a device's ring for `events` more events whose ids hold `idChars` code units (creating
+   * the device as its first event would) before a replay applies them. Only between beginReplay
+   * and endReplay; endReplay gives back what retention or capacity left unused.
    */
-  reserve(deviceId: string, events: number): void {
+  reserve(deviceId: string, events: number, idChars = 0): void {
     if (!this.replaying) throw new Error('ShardEngine.reserve: only during a replay');
     const d = this.devices.get(deviceId) ?? this.newDevice(deviceId);
-    d.ring.reserve(d.ring.length + events);
+    d.ring.reserve(d.ring.length + events, events > 0 ? idChars / events : 0);
   }
 
   /** A device's first event (or replay's sizing of it): its ring, indexing its ids unless a replay runs. */

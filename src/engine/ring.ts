@@ -417,6 +417,11 @@ export class DeviceRing {
     const need = this.idCharsLive + extra;
     let size = INITIAL_ID_CHARS_PER_ROW;
     while (size < 2 * need) size *= 2;
+    this.moveIds(size);
+  }
+
+  /** The live ids, oldest first, into an arena of `size` (at least idCharsLive) characters. */
+  private moveIds(size: number): void {
     const from = this.idChars;
     const to = this.wide ? new Uint16Array(size) : new Uint8Array(size);
     const start = this.idStart;
@@ -724,14 +729,19 @@ export class DeviceRing {
   }
 
   /**
-   * Makes room for at least `rows` rows (at most capacity) in one step. Replay sizes each ring for
-   * the events the log holds for it before applying them, so it never grows them row by row:
+   * Makes room for at least `rows` rows (at most capacity) in one step, and in the id arena for
+   * `idCharsPerRow` characters a new row on average. Replay sizes each ring for the events the log
+   * holds for it before applying them, so it never grows them row by row:
    * doubling copies every row again and faults in fresh memory at each step (growth and its
    * copies were a sixth of a 10M-event replay's profile).
    */
-  reserve(rows: number): void {
+  reserve(rows: number, idCharsPerRow = 0): void {
     const want = Math.min(this.capacity, rows);
     if (want > this.ts.length) this.reallocate(want);
+    // The id arena for the rows to come, in one step too (the characters of the rows a full ring
+    // evicts meanwhile are reclaimed by compaction as it fills).
+    const chars = Math.ceil((want - this.length) * idCharsPerRow);
+    if (chars > 0 && this.idCharsEnd + chars > this.idChars.length) this.moveIds(this.idCharsLive + chars);
   }
 
   /** Gives back an allocation more than twice what the rows need (a reserve that overestimated). */

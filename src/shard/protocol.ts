@@ -339,12 +339,19 @@ function readHeader(bytes: Uint8Array): Header {
   return { version, n, m, t, c, width, size, namesAt, namesEnd };
 }
 
+/** A device's events in a log and the code units of their ids, for sizing its ring before a replay. */
+export interface DeviceCount {
+  events: number;
+  idChars: number;
+}
+
 /**
- * Adds each device's number of events in a batch (its wire bytes) to `counts`, devices in the
- * order they first appear, reading only the device column and the string list. For sizing state
- * before a replay: bytes it cannot read (older formats, damage) are simply not counted.
+ * Adds each device's events in a batch (its wire bytes) and their ids' code units (version 3;
+ * version 2 holds no count of them) to `counts`, devices in the order they first appear, reading
+ * only the device column, the id ends and the string list. For sizing state before a replay:
+ * bytes it cannot read (older formats, damage) are simply not counted.
  */
-export function countDevices(bytes: Uint8Array, counts: Map<string, number>): void {
+export function countDevices(bytes: Uint8Array, counts: Map<string, DeviceCount>): void {
   if (bytes[0] !== WIRE_MARK || bytes[1]! < 2) return;
   let strings: unknown;
   let header: Header;
@@ -355,15 +362,29 @@ export function countDevices(bytes: Uint8Array, counts: Map<string, number>): vo
     return;
   }
   if (!Array.isArray(strings)) return;
-  const devices = new DataView(bytes.buffer, bytes.byteOffset + COLUMNS_AT + 8 * (header.n + header.m), 4 * header.n);
+  const { n, m, t } = header;
+  const devices = new DataView(bytes.buffer, bytes.byteOffset + COLUMNS_AT + 8 * (n + m), 4 * n);
+  const idEnds = header.version === 3 ? new DataView(bytes.buffer, bytes.byteOffset + COLUMNS_AT + columnBytes(n, m, t), 4 * n) : undefined;
   const perString = new Uint32Array(strings.length);
+  const charsPerString = new Float64Array(strings.length);
   const firstSeen: number[] = [];
-  for (let i = 0; i < header.n; i++) {
+  for (let i = 0, idFrom = 0; i < n; i++) {
     const r = devices.getUint32(4 * i, true);
-    if (r >= perString.length) continue;
-    if (perString[r]!++ === 0) firstSeen.push(r);
+    const idTo = idEnds === undefined ? 0 : idEnds.getUint32(4 * i, true);
+    if (r < perString.length) {
+      if (perString[r]!++ === 0) firstSeen.push(r);
+      charsPerString[r]! += Math.max(0, idTo - idFrom);
+    }
+    idFrom = idTo;
   }
-  for (const r of firstSeen) counts.set(strings[r] as string, (counts.get(strings[r] as string) ?? 0) + perString[r]!);
+  for (const r of firstSeen) {
+    const c = counts.get(strings[r] as string);
+    if (c === undefined) counts.set(strings[r] as string, { events: perString[r]!, idChars: charsPerString[r]! });
+    else {
+      c.events += perString[r]!;
+      c.idChars += charsPerString[r]!;
+    }
+  }
 }
 
 /** Where transient unpacks copy unaligned columns (see unpackBatch); grown as needed, never shrunk. */

@@ -11,6 +11,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { transferables } from '../codec/transfer.js';
 import type { EngineHandover, EngineLimits } from '../engine/engine.js';
 import type { LogRange } from '../storage/store.js';
+import type { DeviceReserve } from './replay.js';
 
 /** A replay helper failed (its error, a thread that died or never started): the replay can start over without helpers. */
 export class ReplayHelperError extends Error {}
@@ -22,7 +23,7 @@ export interface ReplayHelper {
    * log holds for each of the helper's devices, and where the log's records are. The helper then
    * replays its part of them on its own.
    */
-  begin(held: readonly string[], reserve: readonly (readonly [string, number])[], log: readonly LogRange[]): void;
+  begin(held: readonly string[], reserve: readonly DeviceReserve[], log: readonly LogRange[]): void;
   /** Waits (blocking) for the helper's devices, once its replay is done. */
   take(): EngineHandover;
   /** Stops the helper (recovery failed, or it is not needed). */
@@ -43,7 +44,7 @@ export interface ReplayWorkerData {
   parts: number;
 }
 
-export type ToHelper = { op: 'begin'; held: readonly string[]; reserve: readonly (readonly [string, number])[]; log: readonly LogRange[] };
+export type ToHelper = { op: 'begin'; held: readonly string[]; reserve: readonly DeviceReserve[]; log: readonly LogRange[] };
 
 export type FromHelper = { ok: true; handover: EngineHandover } | { ok: false; error: string };
 
@@ -92,7 +93,7 @@ export class ReplayThread implements ReplayHelper {
     this.worker.on('error', () => {});
   }
 
-  begin(held: readonly string[], reserve: readonly (readonly [string, number])[], log: readonly LogRange[]): void {
+  begin(held: readonly string[], reserve: readonly DeviceReserve[], log: readonly LogRange[]): void {
     const m: ToHelper = { op: 'begin', held, reserve, log };
     this.port.postMessage(m);
   }

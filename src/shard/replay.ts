@@ -10,6 +10,9 @@ import type { LogRange } from '../storage/store.js';
 import { applyEvents, groupByDevice } from './apply.js';
 import type { EventBatch } from './protocol.js';
 
+/** A device's events in the log to replay and their ids' code units (the survey's count), to size its ring. */
+export type DeviceReserve = readonly [deviceId: string, events: number, idChars: number];
+
 /** The replay part a device new to the engine belongs to. Not the shard routing's hash: with as many parts as shards, that one would put all of a shard's devices in one part. */
 export const replayPartOf = (deviceId: string, parts: number): number => (hashId(deviceId) >>> 0) % parts;
 
@@ -95,10 +98,10 @@ export class ReplayPart {
     this.replay = new LogReplay(this.engine, part, parts);
   }
 
-  /** Before the first record: the devices part 0 keeps, and the events the log holds for each of this part's. */
-  begin(held: readonly string[], reserve: readonly (readonly [string, number])[]): void {
+  /** Before the first record: the devices part 0 keeps, and what the log holds for each of this part's. */
+  begin(held: readonly string[], reserve: readonly DeviceReserve[]): void {
     this.replay = new LogReplay(this.engine, this.part, this.parts, held);
-    for (const [id, events] of reserve) this.engine.reserve(id, events);
+    for (const [id, events, idChars] of reserve) this.engine.reserve(id, events, idChars);
   }
 
   record(payload: Uint8Array): void {

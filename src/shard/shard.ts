@@ -16,8 +16,8 @@ import { SnapshotWriterThread } from '../storage/snapshot-writer.js';
 import type { SnapshotState } from '../storage/snapshots.js';
 import { ShardStore, type LogRange, type Logger, type StoreOptions } from '../storage/store.js';
 import { applyEvents, groupByDevice } from './apply.js';
-import { countDevices, unpackBatch, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
-import { LogReplay, replayPartOf } from './replay.js';
+import { countDevices, unpackBatch, type DeviceCount, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
+import { LogReplay, replayPartOf, type DeviceReserve } from './replay.js';
 import { ReplayHelperError, type ReplayHelper, type ReplayHelperFactory } from './replay-thread.js';
 
 /** The shard's store settings; `dir` is this shard's own directory. */
@@ -131,8 +131,8 @@ export class Shard {
   private recover(store: ShardStore, helpers: ReplayHelper[]): { report: ResultOf['open']; threads: number } {
     const engine = this.engine;
     let replay: LogReplay | undefined;
-    // Events per device in the log to replay, so each ring is sized once instead of doubling.
-    const counts = new Map<string, number>();
+    // Events (and id code units) per device in the log to replay, so each ring is sized once instead of doubling.
+    const counts = new Map<string, DeviceCount>();
     // Where the records are, for the helpers to read them on their own.
     let log: LogRange[] = [];
     const report = store.recover(
@@ -184,17 +184,17 @@ export class Shard {
    * into parts, this thread's rings and each helper's sized from the survey, and the helpers start
    * on their parts of the records in `log`.
    */
-  private beginReplay(counts: Map<string, number>, helpers: ReplayHelper[], log: LogRange[]): LogReplay {
+  private beginReplay(counts: Map<string, DeviceCount>, helpers: ReplayHelper[], log: LogRange[]): LogReplay {
     const engine = this.engine;
     const parts = helpers.length + 1;
     const held = [...engine.devices.keys()];
     engine.beginReplay();
     const replay = new LogReplay(engine, 0, parts, held);
-    const reserves: [string, number][][] = helpers.map(() => []);
-    for (const [deviceId, events] of counts) {
+    const reserves: DeviceReserve[][] = helpers.map(() => []);
+    for (const [deviceId, { events, idChars }] of counts) {
       const part = engine.devices.has(deviceId) ? 0 : replayPartOf(deviceId, parts);
-      if (part === 0) engine.reserve(deviceId, events);
-      else reserves[part - 1]!.push([deviceId, events]);
+      if (part === 0) engine.reserve(deviceId, events, idChars);
+      else reserves[part - 1]!.push([deviceId, events, idChars]);
     }
     counts.clear();
     helpers.forEach((h, k) => h.begin(held, reserves[k]!, log));

@@ -2,7 +2,7 @@
 // handover moved through a structured clone with the same transfer list (so moved arrays are
 // detached here too).
 import type { EngineHandover, EngineLimits } from '../../src/engine/engine.js';
-import { ReplayPart } from '../../src/shard/replay.js';
+import { ReplayPart, type DeviceReserve } from '../../src/shard/replay.js';
 import type { StorageIO } from '../../src/storage/io.js';
 import type { LogRange } from '../../src/storage/store.js';
 import { handoverTransfer, type ReplayHelper } from '../../src/shard/replay-thread.js';
@@ -16,7 +16,7 @@ export class LocalReplayHelper implements ReplayHelper {
     this.replay = new ReplayPart(limits, part, parts);
   }
 
-  begin(held: readonly string[], reserve: readonly (readonly [string, number])[], log: readonly LogRange[]): void {
+  begin(held: readonly string[], reserve: readonly DeviceReserve[], log: readonly LogRange[]): void {
     this.replay.begin(held, reserve);
     this.replay.replayLog((path, buf, position) => this.io.readAt(path, buf, position), log, () => this.records++);
   }

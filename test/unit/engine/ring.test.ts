@@ -67,6 +67,25 @@ describe('DeviceRing', () => {
     expect(big.allocated).toBe(32);
   });
 
+  it('reserve sizes the id arena for the rows to come, so their ids go in without compacting it', () => {
+    const r = new DeviceRing(1000);
+    for (let i = 0; i < 10; i++) put(r, i, `e${i}`, i);
+    const ids = (ring: DeviceRing) => Array.from({ length: ring.length }, (_, i) => ring.idOf(ring.slot(i)));
+    const before = ids(r);
+    r.reserve(500, 12);
+    const reserved = r.bytes;
+    for (let i = 10; i < 500; i++) put(r, i, `id-${String(i).padStart(8, '0')}`, i); // 12 characters each
+    expect(r.bytes).toBe(reserved); // neither the rows nor the arena grew
+    expect(ids(r).slice(0, 10)).toEqual(before);
+    expect(r.idOf(r.slot(499))).toBe('id-00000499');
+    // Longer ids than reserved for: the arena grows as it would have.
+    r.reserve(600, 1);
+    for (let i = 500; i < 600; i++) put(r, i, `a-much-longer-id-${i}`, i);
+    expect(r.bytes).toBeGreaterThan(reserved);
+    expect(r.hasId('a-much-longer-id-599')).toBe(true);
+    expect(r.hasId('id-00000123')).toBe(true);
+  });
+
   it('keeps rows in (time, event_id) order whatever order they arrive in', () => {
     const r = new DeviceRing(10);
     put(r, 30, 'c');

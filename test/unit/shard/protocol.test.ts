@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { idColumn, idStrings } from '../../../src/codec/id-column.js';
 import { pack } from '../../../src/codec/msgpack.js';
-import { BatchBuilder, countDevices, packBatch, packColumns, unpackBatch } from '../../../src/shard/protocol.js';
+import { BatchBuilder, countDevices, packBatch, packColumns, unpackBatch, type DeviceCount } from '../../../src/shard/protocol.js';
 import { TaskSchema } from '../../../src/shard/tasks.js';
 import { named } from '../../support/named-batch.js';
 import { olderVersion } from '../../support/older-batches.js';
@@ -217,9 +217,13 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     const v2 = olderVersion(v3, 2);
     expect(v2[1]).toBe(2);
     expect(unpackBatch(v2)).toEqual(want);
-    const counts = new Map<string, number>();
+    const counts = new Map<string, DeviceCount>();
     countDevices(v2, counts);
-    expect([...counts]).toEqual([['d1', 2], ['d2', 1]]);
+    // Version 2 holds no count of the ids' code units.
+    expect([...counts]).toEqual([
+      ['d1', { events: 2, idChars: 0 }],
+      ['d2', { events: 1, idChars: 0 }],
+    ]);
     // Version 2's ids: as many as the events, all strings.
     const names = Buffer.from(pack(want.strings));
     const head = v2.subarray(0, v2.length - names.length - pack(idStrings(want.ids)).length);
@@ -227,15 +231,20 @@ describe('BatchBuilder -> finish -> unpackBatch', () => {
     expect(() => unpackBatch(Buffer.concat([head, names, Buffer.from(pack(['e1', 2, 'e3']))]))).toThrow(/not a string/);
   });
 
-  it('countDevices adds up the events of each device in order of first appearance, and skips what it cannot read', () => {
+  it('countDevices adds up the events of each device and their ids\' code units, in order of first appearance, and skips what it cannot read', () => {
     const b = new BatchBuilder();
-    ['a', 'b', 'a', 'c', 'a', 'b'].forEach((d, i) => b.add(i, d, `e${i}`, i, { x: i }, ['t']));
-    const counts = new Map<string, number>([['c', 10]]);
+    ['a', 'b', 'a', 'c', 'a', 'b'].forEach((d, i) => b.add(i, d, i === 4 ? 'e-long-4' : `e${i}`, i, { x: i }, ['t']));
+    const counts = new Map<string, DeviceCount>([['c', { events: 10, idChars: 25 }]]);
     countDevices(b.finishBytes(), counts);
-    expect([...counts]).toEqual([['c', 11], ['a', 3], ['b', 2]]);
+    const want = [
+      ['c', { events: 11, idChars: 27 }],
+      ['a', { events: 3, idChars: 2 + 2 + 8 }],
+      ['b', { events: 2, idChars: 4 }],
+    ];
+    expect([...counts]).toEqual(want);
     countDevices(pack({ strings: ['a'] }), counts); // an older format: not counted
     countDevices(new Uint8Array([0xc1, 2, 0, 0]), counts); // cut short
-    expect([...counts]).toEqual([['c', 11], ['a', 3], ['b', 2]]);
+    expect([...counts]).toEqual(want);
   });
 
   it('packBatch of the events a filter keeps unpacks to a batch of exactly those events', () => {
