@@ -13,7 +13,7 @@
 // Every one of these sets depends only on which events were accepted, not on their arrival order.
 import { AlertRules, satisfies, type AlertRule, type FiredAlert } from './alerts.js';
 import { BucketAccumulator, type Buckets } from './buckets.js';
-import { DeviceRing, hashId, type IdColumns, type RingParts } from './ring.js';
+import { DeviceRing, hashChars, hashId, type IdColumns, type RingParts } from './ring.js';
 import { MINUTE_MS, MinuteRollup, minuteOf } from './rollups.js';
 import { SortedColumns, type ColumnsParts } from './sorted-columns.js';
 import { formatIso } from '../time.js';
@@ -212,9 +212,12 @@ export class ShardEngine {
     alerts: FiredAlert[] | undefined,
   ): IngestStatus {
     const d = this.devices.get(deviceId) ?? this.newDevice(deviceId);
+    // The id's hash, for the dedup lookup and the index entry of the insert (replay does neither).
+    let h: number | undefined;
     if (!this.replaying) {
       this.ensureIdIndex(d);
-      if (d.ring.hasIdChars(ids, idFrom, idTo)) {
+      h = hashChars(ids, idFrom, idTo - idFrom);
+      if (d.ring.hasIdChars(ids, idFrom, idTo, h)) {
         this.eventsDuplicate++;
         return DUPLICATE;
       }
@@ -228,7 +231,7 @@ export class ShardEngine {
     if (ts >= rawHorizon && !(ring.length === ring.capacity && ring.isBeforeOldestChars(ts, ids, idFrom, idTo))) {
       if (ring.length === ring.capacity) this.evictOldest(d);
       const tagSet = this.tagSetOf(d, strings, tags, tFrom, tTo);
-      const s = ring.insertChars(ts, ids, idFrom, idTo, tagSet);
+      const s = ring.insertChars(ts, ids, idFrom, idTo, tagSet, h);
       const cols = ring.cols;
       const colOf = d.lastCols;
       for (let k = 0; k < metricNames; k++) {

@@ -60,7 +60,7 @@ function charsOf(id: string): Uint16Array {
 }
 
 /** hashId of the string whose code units are chars[from..from+n). */
-function hashChars(chars: IdChars, from: number, n: number): number {
+export function hashChars(chars: IdChars, from: number, n: number): number {
   let h = 0x811c9dc5;
   for (let i = from, end = from + n; i < end; i++) h = Math.imul(h ^ chars[i]!, 0x01000193);
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
@@ -120,14 +120,6 @@ export class DeviceRing {
    * builds it whole.
    */
   private indexing = true;
-  /**
-   * The id last looked up (hasIdChars) and its hash, for the insert that follows a lookup of the
-   * same id; the insert takes it (then it is forgotten), so no other id can be given this hash.
-   */
-  private lastChars: IdChars | undefined;
-  private lastFrom = 0;
-  private lastTo = 0;
-  private lastHash = 0;
 
   /**
    * `initialRows` (16 to 31) staggers growth: devices fed evenly would otherwise all double at the
@@ -285,14 +277,12 @@ export class DeviceRing {
     return this.hasIdChars(charsOf(id), 0, id.length);
   }
 
-  /** True when a row with the event id chars[from..to) is held. */
-  hasIdChars(chars: IdChars, from: number, to: number): boolean {
+  /**
+   * True when a row with the event id chars[from..to) is held. `h` is its hashChars, when the
+   * caller has it already (it passes the same to the insert that follows).
+   */
+  hasIdChars(chars: IdChars, from: number, to: number, h = hashChars(chars, from, to - from)): boolean {
     if (!this.indexing) throw new Error('DeviceRing.hasId: the id index is suspended (resumeIdIndex builds it)');
-    const h = hashChars(chars, from, to - from);
-    this.lastChars = chars;
-    this.lastFrom = from;
-    this.lastTo = to;
-    this.lastHash = h;
     return this.idPosition(chars, from, to, h) >= 0;
   }
 
@@ -321,15 +311,6 @@ export class DeviceRing {
     let n = 0;
     for (const v of this.idIndex) if (v !== 0) n++;
     return n;
-  }
-
-  /** The hash of chars[from..to): the one hasIdChars just computed when it was for the same id. */
-  private takeHash(chars: IdChars, from: number, to: number): number {
-    if (chars === this.lastChars && from === this.lastFrom && to === this.lastTo) {
-      this.lastChars = undefined;
-      return this.lastHash;
-    }
-    return hashChars(chars, from, to - from);
   }
 
   /** Where the index holds the id chars[from..to) (whose hash is h), or -1. */
@@ -568,8 +549,11 @@ export class DeviceRing {
     return this.insertChars(ts, charsOf(id), 0, id.length, tagSet);
   }
 
-  /** insert with the id chars[from..to) (copied: the ring keeps no reference to `chars`). */
-  insertChars(ts: number, chars: IdChars, from: number, to: number, tagSet: number): number {
+  /**
+   * insert with the id chars[from..to) (copied: the ring keeps no reference to `chars`); `h` is
+   * its hashChars, when the caller has it already.
+   */
+  insertChars(ts: number, chars: IdChars, from: number, to: number, tagSet: number, h?: number): number {
     if (this.length === this.ts.length) this.grow();
     // Before any row moves: a compaction of the arena walks the rows as they are.
     const idFrom = this.appendId(chars, from, to);
@@ -586,7 +570,7 @@ export class DeviceRing {
     this.ts[s] = ts;
     this.idStart[s] = idFrom;
     this.idLen[s] = to - from;
-    if (this.indexing) this.indexSlot(s, this.takeHash(chars, from, to));
+    if (this.indexing) this.indexSlot(s, h ?? hashChars(chars, from, to - from));
     this.tagSets[s] = tagSet;
     const cols = this.cols;
     for (let c = 0; c < cols.length; c++) cols[c]![s] = NaN;

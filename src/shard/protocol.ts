@@ -496,8 +496,8 @@ export function packBatch(batch: EventBatch, keep: (i: number) => boolean = () =
   return b.finishBytes();
 }
 
-/** The batches of logs written before names were indexed: names as strings, ids as strings. */
-interface BatchOfStrings {
+/** A batch with its names and ids as strings: how logs written before names were indexed hold it (tests compare batches in this form). */
+export interface BatchOfStrings {
   deviceIds: string[];
   eventIds: string[];
   ts: Float64Array;

@@ -1,18 +1,9 @@
 // An event batch with its names and ids as strings (the shard sees indexes into the batch's string
 // list and columns of code units), for tests to compare with what they expect.
 import { idStrings } from '../../src/codec/id-column.js';
-import type { EventBatch } from '../../src/shard/protocol.js';
+import type { BatchOfStrings, EventBatch } from '../../src/shard/protocol.js';
 
-export interface NamedBatch {
-  deviceIds: string[];
-  eventIds: string[];
-  ts: Float64Array;
-  metricEnds: Uint32Array;
-  metricNames: string[];
-  metricValues: Float64Array;
-  tagEnds: Uint32Array;
-  tags: string[];
-}
+export type NamedBatch = BatchOfStrings;
 
 export function named(b: EventBatch): NamedBatch {
   const names = (refs: Uint32Array) => Array.from(refs, (r) => b.strings[r]!);
