@@ -29,7 +29,7 @@
 // take an id take its characters as `chars[from..to)`. Those that take a string are for callers
 // off the hot path (tests, mostly).
 
-import { charsString, type IdChars } from '../codec/id-column.js';
+import { charsString, idColumn, type IdChars } from '../codec/id-column.js';
 
 const INITIAL_ROWS = 16;
 /** Longest event id a ring stores: its length column is 16-bit (the API allows far less). */
@@ -53,11 +53,7 @@ export function hashId(s: string): number {
 }
 
 /** The code units of a string, in an array of its own (for the methods that take ids as strings). */
-function charsOf(id: string): Uint16Array {
-  const out = new Uint16Array(id.length);
-  for (let k = 0; k < id.length; k++) out[k] = id.charCodeAt(k);
-  return out;
-}
+const charsOf = (id: string): IdChars => idColumn([id]).chars;
 
 /** hashId of the string whose code units are chars[from..from+n). */
 export function hashChars(chars: IdChars, from: number, n: number): number {

@@ -104,10 +104,6 @@ export class ReplayPart {
     for (const [id, events, idChars] of reserve) this.engine.reserve(id, events, idChars);
   }
 
-  record(payload: Uint8Array): void {
-    this.replay.record(payload);
-  }
-
   /**
    * Applies this part's events of every record in `log` (the ranges the shard's survey found
    * whole), calling `progress` after each record. The ranges were checked already, so a range
