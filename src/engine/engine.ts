@@ -359,20 +359,37 @@ export class ShardEngine {
   handOver(): EngineHandover {
     this.endReplay();
     this.unindexed = [];
+    const out = { ...this.partsOf([...this.devices.keys()]), eventsStored: this.eventsStored, rawEvicted: this.rawEvicted, rollupMinutesEvicted: this.rollupMinutesEvicted };
+    this.eventsStored = this.rawEvicted = this.rollupMinutesEvicted = 0;
+    return out;
+  }
+
+  /**
+   * Gives up the named devices in the middle of a replay, as they are, for another engine to adopt
+   * and go on replaying (a helper thread that started after this one: see ReplayHandOff). The
+   * counters of the events applied so far stay here.
+   */
+  handOverDuringReplay(deviceIds: readonly string[]): EngineHandover {
+    if (!this.replaying) throw new Error('ShardEngine.handOverDuringReplay: only during a replay');
+    return { ...this.partsOf(deviceIds), eventsStored: 0, rawEvicted: 0, rollupMinutesEvicted: 0 };
+  }
+
+  /** The devices' own arrays (they leave this engine) and the tag set keys their numbers refer to. */
+  private partsOf(deviceIds: readonly string[]): Pick<EngineHandover, 'tagSetKeys' | 'devices'> {
     const tagSetKeys: string[] = [];
     for (const [key, id] of this.tagSetIds) tagSetKeys[id] = key;
     const devices: DeviceParts[] = [];
-    for (const d of this.devices.values()) {
+    for (const id of deviceIds) {
+      const d = this.devices.get(id);
+      if (d === undefined) continue;
       const postings: [number, ColumnsParts][] = [];
       for (const [tagSet, p] of d.postings) postings.push([tagSet, p.parts()]);
       const rollups: [string, ColumnsParts][] = [];
       for (const [name, r] of d.rollups) rollups.push([name, r.handOver()]);
       devices.push({ id: d.id, maxTs: d.maxTs, rollupHorizonMs: d.rollupHorizonMs, ring: d.ring.handOver(), postings, rollups });
+      this.devices.delete(id);
     }
-    this.devices.clear();
-    const out = { tagSetKeys, devices, eventsStored: this.eventsStored, rawEvicted: this.rawEvicted, rollupMinutesEvicted: this.rollupMinutesEvicted };
-    this.eventsStored = this.rawEvicted = this.rollupMinutesEvicted = 0;
-    return out;
+    return { tagSetKeys, devices };
   }
 
   /**

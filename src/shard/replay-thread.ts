@@ -19,11 +19,17 @@ export class ReplayHelperError extends Error {}
 /** The shard thread's side of a helper (a thread, or in tests an engine in the same thread). */
 export interface ReplayHelper {
   /**
-   * Before the shard's thread applies its first record: the devices part 0 keeps, the events the
-   * log holds for each of the helper's devices, and where the log's records are. The helper then
-   * replays its part of them on its own.
+   * True once the helper can take its part at once (its thread has started; or it failed, which
+   * take() then says).
    */
-  begin(held: readonly string[], reserve: readonly DeviceReserve[], log: readonly LogRange[]): void;
+  readonly ready: boolean;
+  /**
+   * Its part from here on (see ReplayHandOff): the devices part 0 keeps, the helper's devices as
+   * the shard's thread replayed them so far (moved, not copied), the events the rest of the log
+   * holds for each of the helper's devices, and where the rest of the log's records are. The
+   * helper then replays its part of them on its own.
+   */
+  begin(held: readonly string[], reserve: readonly DeviceReserve[], log: readonly LogRange[], handover: EngineHandover): void;
   /** Waits (blocking) for the helper's devices, once its replay is done. */
   take(): EngineHandover;
   /** Stops the helper (recovery failed, or it is not needed). */
@@ -44,7 +50,7 @@ export interface ReplayWorkerData {
   parts: number;
 }
 
-export type ToHelper = { op: 'begin'; held: readonly string[]; reserve: readonly DeviceReserve[]; log: readonly LogRange[] };
+export type ToHelper = { op: 'begin'; held: readonly string[]; reserve: readonly DeviceReserve[]; log: readonly LogRange[]; handover: EngineHandover };
 
 export type FromHelper = { ok: true; handover: EngineHandover } | { ok: false; error: string };
 
@@ -93,9 +99,18 @@ export class ReplayThread implements ReplayHelper {
     this.worker.on('error', () => {});
   }
 
-  begin(held: readonly string[], reserve: readonly DeviceReserve[], log: readonly LogRange[]): void {
-    const m: ToHelper = { op: 'begin', held, reserve, log };
-    this.port.postMessage(m);
+  get ready(): boolean {
+    return Atomics.load(this.shared, STATE) !== STARTING;
+  }
+
+  /** Blocks until the thread has started (or failed) or `ms` passed; true if it has. For a replay that must not go on without it (tests of short logs). */
+  waitStarted(ms = START_MS): boolean {
+    return Atomics.wait(this.shared, STATE, STARTING, ms) !== 'timed-out';
+  }
+
+  begin(held: readonly string[], reserve: readonly DeviceReserve[], log: readonly LogRange[], handover: EngineHandover): void {
+    const m: ToHelper = { op: 'begin', held, reserve, log, handover };
+    this.port.postMessage(m, handoverTransfer(handover));
   }
 
   take(): EngineHandover {

@@ -23,7 +23,7 @@ const progress = (): void => void Atomics.add(shared, PROGRESS, 1);
 
 port.on('message', (m: ToHelper) => {
   try {
-    replay.begin(m.held, m.reserve);
+    replay.begin(m.held, m.reserve, m.handover);
     replay.replayLog(nodeIO.readAt, m.log, progress);
     const handover = replay.handOver();
     answer({ ok: true, handover }, handoverTransfer(handover));

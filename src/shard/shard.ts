@@ -15,9 +15,9 @@ import { encodeEvents, encodeRuleAdded, encodeRuleRemoved, packedEventsRecord, R
 import { SnapshotWriterThread } from '../storage/snapshot-writer.js';
 import type { SnapshotState } from '../storage/snapshots.js';
 import { ShardStore, type LogRange, type Logger, type StoreOptions } from '../storage/store.js';
-import { applyEvents, groupByDevice } from './apply.js';
+import { applyEvents, DeviceGrouper } from './apply.js';
 import { countDevices, unpackBatch, type DeviceCount, type EventBatch, type IngestResult, type Reply, type ResultOf, type ShardStats, type Task } from './protocol.js';
-import { LogReplay, replayPartOf, type DeviceReserve } from './replay.js';
+import { LogReplay, ReplayHandOff, replayPartOf, type DeviceReserve } from './replay.js';
 import { ReplayHelperError, type ReplayHelper, type ReplayHelperFactory } from './replay-thread.js';
 
 /** The shard's store settings; `dir` is this shard's own directory. */
@@ -131,14 +131,16 @@ export class Shard {
   private recover(store: ShardStore, helpers: ReplayHelper[]): { report: ResultOf['open']; threads: number } {
     const engine = this.engine;
     let replay: LogReplay | undefined;
+    let handOff: ReplayHandOff | undefined;
     // Events (and id code units) per device in the log to replay, so each ring is sized once instead of doubling.
     const counts = new Map<string, DeviceCount>();
     // Where the records are, for the helpers to read them on their own.
     let log: LogRange[] = [];
     const report = store.recover(
       (state) => this.importSnapshot(state),
-      (payload) => {
-        replay ??= this.beginReplay(counts, helpers, log);
+      (payload, path, offset) => {
+        if (replay === undefined) [replay, handOff] = this.beginReplay(counts, helpers, log);
+        handOff?.before(path, offset);
         return replay.record(payload);
       },
       {
@@ -153,14 +155,15 @@ export class Shard {
         // Before the log opens for appends: a helper that fails leaves the store closed.
         finish: () => {
           engine.endReplay();
-          if (replay !== undefined && helpers.length > 0) {
-            for (const h of helpers) engine.adopt(h.take());
+          if (replay !== undefined && handOff !== undefined) {
+            // A helper that was not ready before the last record took no part: its devices were all replayed here.
+            for (const h of handOff.begun) engine.adopt(h.take());
             engine.moveToEnd(replay.appeared);
           }
         },
       },
     );
-    return { report, threads: replay?.parts ?? 1 };
+    return { report, threads: 1 + (handOff?.begun.length ?? 0) };
   }
 
   /** Helper threads for a replay of up to `logBytes` (none when one thread is configured, or the log is short). */
@@ -181,10 +184,10 @@ export class Shard {
 
   /**
    * The first record is about to replay (after the snapshot and the survey): the devices are split
-   * into parts, this thread's rings and each helper's sized from the survey, and the helpers start
-   * on their parts of the records in `log`.
+   * into parts, and this thread's rings sized from the survey. The helpers take their parts of the
+   * records in `log` as each is ready (ReplayHandOff), their rings sized by them.
    */
-  private beginReplay(counts: Map<string, DeviceCount>, helpers: ReplayHelper[], log: LogRange[]): LogReplay {
+  private beginReplay(counts: Map<string, DeviceCount>, helpers: ReplayHelper[], log: LogRange[]): [LogReplay, ReplayHandOff | undefined] {
     const engine = this.engine;
     const parts = helpers.length + 1;
     const held = [...engine.devices.keys()];
@@ -197,8 +200,7 @@ export class Shard {
       else reserves[part - 1]!.push([deviceId, events, idChars]);
     }
     counts.clear();
-    helpers.forEach((h, k) => h.begin(held, reserves[k]!, log));
-    return replay;
+    return [replay, helpers.length > 0 ? new ReplayHandOff(engine, replay, helpers, reserves, log, held) : undefined];
   }
 
   /** The engine's state as a snapshot holds it: each device a part of its own, written and read one at a time. */
@@ -222,12 +224,12 @@ export class Shard {
 
   /**
    * Applies a batch of events, collecting the alerts they fire (no log: see ingest): device by
-   * device (see groupByDevice), which ends in the state batch order gives; the alerts are put
+   * device (see DeviceGrouper), which ends in the state batch order gives; the alerts are put
    * back in batch order.
    */
   applyBatch(batch: EventBatch): IngestResult {
     const alerts: FiredAlert[] = [];
-    const order = groupByDevice(batch, this.batchGroups);
+    const order = this.grouper.group(batch);
     if (order === undefined) return { statuses: applyEvents(this.engine, batch, alerts), alerts };
     const alertAt: number[] = [];
     const statuses = applyEvents(this.engine, batch, alerts, order, alertAt);
@@ -237,7 +239,7 @@ export class Shard {
     return { statuses, alerts: byEvent.map((k) => alerts[k]!) };
   }
 
-  private readonly batchGroups = new Map<string, number>();
+  private readonly grouper = new DeviceGrouper();
 
   handle(task: Task): Outcome<Reply<ResultOf[Task['op']]>> {
     try {

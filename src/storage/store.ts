@@ -16,7 +16,7 @@
 // then keep the newest two snapshots and the segments after the older one, so a damaged newest
 // snapshot still has an older one plus the log to fall back on.
 import { emptyHistogram, observe, type HistogramData } from '../metrics/buckets.js';
-import { frameHeaderOf, scanFramesChunked } from './framing.js';
+import { frameHeaderOf, READ_CHUNK_BYTES, scanFramesChunked } from './framing.js';
 import type { StorageIO } from './io.js';
 import { pathIn } from './io.js';
 import { listSegments, segmentName, SegmentLog } from './segments.js';
@@ -80,9 +80,10 @@ export interface RecoverOptions {
   finish?: () => void;
 }
 
-/** The bytes [0, end) of a log segment's file: whole, checksummed frames that a replay applies. */
+/** The bytes [start, end) of a log segment's file (start absent: 0): whole, checksummed frames that a replay applies. */
 export interface LogRange {
   path: string;
+  start?: number;
   end: number;
 }
 
@@ -163,8 +164,8 @@ export class ShardStore {
 
   /**
    * Loads the newest snapshot that checks out and replays the log after it, then opens a fresh
-   * segment for appends. `importState` gets the snapshot's state; `apply` each record's payload
-   * and returns how many events it held. Options:
+   * segment for appends. `importState` gets the snapshot's state; `apply` each record's payload,
+   * with the segment file and the offset of its frame there, and returns how many events it held. Options:
    * - `survey` first sees every record that will be applied (and nothing after), so the caller
    *   can size its state before the replay; only for a log of `surveyLogBytesMin` or more (by
    *   default the store option's, else SURVEY_LOG_BYTES_MIN), since it reads the log twice;
@@ -177,7 +178,7 @@ export class ShardStore {
    */
   recover(
     importState: (state: SnapshotState) => void,
-    apply: (payload: Buffer) => number,
+    apply: (payload: Buffer, path: string, offset: number) => number,
     { survey, surveyed, surveyLogBytesMin = this.options.surveyLogBytesMin ?? SURVEY_LOG_BYTES_MIN, finish }: RecoverOptions = {},
   ): RecoveryReport {
     const started = performance.now();
@@ -200,6 +201,8 @@ export class ShardStore {
     const after = report.snapshotSeq ?? 0;
     const segments = listSegments(this.io, dir).filter((s) => s > after);
     let lastSeq = Math.max(after, ...listSegments(this.io, dir), 0);
+    // Segment -> bytes the survey found whole (their frames' checksums are not checked twice).
+    const checked = new Map<string, number>();
     if (survey && this.bytesOf(segments) >= surveyLogBytesMin) {
       // The same scan as the replay below, so it stops where the replay will: at the end of each
       // segment's valid records, and for good at a damaged one.
@@ -208,6 +211,7 @@ export class ShardStore {
         const path = pathIn(dir, segmentName(seq));
         const scan = scanFramesChunked((buf, position) => this.io.readAt(path, buf, position), survey);
         ranges.push({ path, end: scan.validEnd });
+        checked.set(path, scan.validEnd);
         if (scan.stop.kind === 'corrupt') break;
       }
       surveyed?.(ranges);
@@ -227,10 +231,12 @@ export class ShardStore {
       let records = 0;
       const scan = scanFramesChunked(
         (buf, position) => this.io.readAt(path, buf, position),
-        (payload) => {
-          events += apply(payload);
+        (payload, offset) => {
+          events += apply(payload, path, offset);
           records++;
         },
+        READ_CHUNK_BYTES,
+        checked.get(path),
       );
       // Replayed bytes are not in any snapshot yet: the next snapshot (at the latest, at shutdown) covers them.
       this.bytesSinceSnapshot += scan.validEnd;

@@ -264,12 +264,14 @@ describe('damaged logs', () => {
     appendFileSync(seg0!, Buffer.concat([header, Buffer.alloc(100, 0x5a)]));
     appendFileSync(seg1!, Buffer.from([0x13, 0x37, 0xab, 0xcd, 0xef]));
 
-    // Replayed on three threads per shard however short the log: the helpers see only records the
-    // shard's thread found whole.
+    // Replayed with two helper threads per shard however short the log: a helper that is ready
+    // before the shard's thread reaches the end takes its part from there, and sees only records
+    // the survey found whole; on a log this short they are mostly still starting, and take none
+    // (test/unit/shard/replay.test.ts has a helper thread read a torn log).
     const threeThreads = { REPLAY_THREADS: '3', REPLAY_THREADS_MIN_LOG_BYTES: '0' };
     s = await start(dataDir, threeThreads);
     expect(s.output()).toMatch(/torn/);
-    expect(s.output().match(/"replayThreads":3/g)?.length).toBe(2);
+    expect(s.output().match(/"replayThreads":[123]\b/g)?.length).toBe(2);
     expect(recoveredLine(s).tornRecords).toBe(2);
     expect(recoveredLine(s).corruptSegments).toBe(0);
     await expectStateMatches(s.url, ledger, 'after a torn tail', s.output);

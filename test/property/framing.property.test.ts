@@ -3,7 +3,7 @@
 // what scanFrames finds in the whole file at once.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, scanFrames, scanFramesChunked } from '../../src/storage/framing.js';
+import { encodeFrame, FRAME_HEADER_BYTES, scanFrames, scanFramesChunked } from '../../src/storage/framing.js';
 
 const file = fc
   .record({
@@ -38,13 +38,57 @@ describe('scanFramesChunked', () => {
       fc.property(file, fc.integer({ min: 1, max: 400 }), (buf, chunk) => {
         const whole = scanFrames(buf);
         const got: Buffer[] = [];
-        const r = scanFramesChunked(reader(buf), (p) => got.push(Buffer.from(p)), chunk);
+        const offsets: number[] = [];
+        const r = scanFramesChunked(
+          reader(buf),
+          (p, offset) => {
+            got.push(Buffer.from(p));
+            offsets.push(offset);
+          },
+          chunk,
+        );
         expect(got).toEqual(whole.payloads.map((p) => Buffer.from(p)));
+        // Each payload's frame starts where the one before it ends (the first at 0), and its header gives its length.
+        let at = 0;
+        for (let k = 0; k < got.length; k++) {
+          expect(offsets[k]).toBe(at);
+          expect(buf.readUInt32LE(at)).toBe(got[k]!.length);
+          at += FRAME_HEADER_BYTES + got[k]!.length;
+        }
         expect(r.validEnd).toBe(whole.validEnd);
         expect(r.stop).toEqual(whole.stop);
       }),
       { numRuns: 3_000 },
     );
+  });
+
+  it('finds the same when told the frames up to where a scan found them whole were checked already', () => {
+    fc.assert(
+      fc.property(file, fc.integer({ min: 1, max: 400 }), (buf, chunk) => {
+        const whole = scanFrames(buf);
+        const got: Buffer[] = [];
+        const r = scanFramesChunked(reader(buf), (p) => got.push(Buffer.from(p)), chunk, whole.validEnd);
+        expect(got).toEqual(whole.payloads.map((p) => Buffer.from(p)));
+        expect(r.validEnd).toBe(whole.validEnd);
+        expect(r.stop).toEqual(whole.stop);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it('checks no frame that ends within the checked bytes again, and every frame after them', () => {
+    const frames = [0, 1, 2].map((i) => encodeFrame(Buffer.alloc(50, i + 1)));
+    const buf = Buffer.concat(frames);
+    // A payload byte of the second frame and of the third changed after they were checked.
+    for (const at of [frames[0]!.length + FRAME_HEADER_BYTES, frames[0]!.length + frames[1]!.length + FRAME_HEADER_BYTES]) buf[at] = buf[at]! ^ 0xff;
+    const checkedEnd = frames[0]!.length + frames[1]!.length;
+    let payloads = 0;
+    const r = scanFramesChunked(reader(buf), () => payloads++, 64, checkedEnd);
+    expect(payloads).toBe(2);
+    expect(r.validEnd).toBe(checkedEnd);
+    expect(r.stop).toMatchObject({ kind: 'corrupt', offset: checkedEnd });
+    // Unchecked, the second frame stops the scan.
+    expect(scanFramesChunked(reader(buf), () => {}, 64).validEnd).toBe(frames[0]!.length);
   });
 
   it('reads a file far larger than its chunk without holding it whole', () => {

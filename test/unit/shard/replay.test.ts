@@ -122,6 +122,15 @@ function onRealDisk(disk: FakeDisk, opts: ShardOptions): ShardOptions {
 
 const workerEntry = new URL('../../../dist/shard/replay-worker.js', import.meta.url);
 
+/**
+ * A helper thread that has started: one still starting when the shard's thread reaches the end
+ * of these short logs takes no part (see ReplayHandOff), and these tests are of its part.
+ */
+function started(h: ReplayThread): ReplayThread {
+  if (!h.waitStarted()) throw new Error('the replay helper thread did not start');
+  return h;
+}
+
 describe('log replay on several threads', () => {
   it('splits the devices new to the engine into parts by a hash of their own', () => {
     const seen = new Set<number>();
@@ -147,6 +156,38 @@ describe('log replay on several threads', () => {
     }
   });
 
+  it("a helper that is ready only part-way takes its devices as the shard's thread replayed them until then, and the rest of the log", async () => {
+    const { disk, want } = await written();
+    const records = 7; // after the snapshot: a rule change and six batches
+    for (const threads of [2, 3]) {
+      for (const readyAfter of [2, 4, records - 1, records + 5]) {
+        const io = disk.boot();
+        const helpers: LocalReplayHelper[] = [];
+        const late: ReplayHelperFactory = (limits, part, parts) => {
+          const h = new LocalReplayHelper(limits, part, parts, io, part === 1 ? readyAfter : 0);
+          helpers.push(h);
+          return h;
+        };
+        const logged: string[] = [];
+        const replayed = new Shard(withThreads(threads), io, (_level, msg, fields) => logged.push(`${msg} ${JSON.stringify(fields ?? {})}`), false, late);
+        replayed.open();
+        const first = helpers[0]!;
+        if (readyAfter < records) {
+          // It was handed the devices of its part that had appeared, and read only the records left.
+          expect(first.handed).toBeGreaterThan(0);
+          expect(first.records).toBe(records - readyAfter);
+        } else {
+          // Never ready before the last record: it took no part, and the shard's thread replayed its devices.
+          expect([first.handed, first.records]).toEqual([-1, 0]);
+        }
+        const took = helpers.filter((h) => h.handed >= 0).length;
+        expect(logged.some((m) => m.startsWith('shard recovered') && m.includes(`"replayThreads":${1 + took}`))).toBe(true);
+        expect(answers(replayed)).toEqual(want);
+        expect(await resendNewest(replayed)).toEqual(new Array(DEVICES).fill(1));
+      }
+    }
+  });
+
   it('answers as the live shard did when retention drops raw events and rollup minutes as it goes', async () => {
     const short: ShardOptions = { ...options, limits: { ringCapacity: 15, rawRetentionMs: 2 * 60_000, rollupRetentionMs: 3 * 60_000 } };
     const { disk, want } = await written(short);
@@ -163,14 +204,16 @@ describe('log replay on several threads', () => {
   it('answers as the live shard did with a helper thread', async () => {
     const { disk, want } = await written();
     // The thread runs the compiled worker from dist/ (built by the global setup).
-    let started = 0;
+    let threads = 0;
     const thread: ReplayHelperFactory = (limits, part, parts) => {
-      started++;
-      return new ReplayThread(limits, part, parts, workerEntry);
+      threads++;
+      return started(new ReplayThread(limits, part, parts, workerEntry));
     };
-    const replayed = new Shard(onRealDisk(disk, withThreads(2)), nodeIO, () => {}, false, thread);
+    const logged: string[] = [];
+    const replayed = new Shard(onRealDisk(disk, withThreads(2)), nodeIO, (_level, msg, fields) => logged.push(`${msg} ${JSON.stringify(fields ?? {})}`), false, thread);
     replayed.open();
-    expect(started).toBe(1);
+    expect(threads).toBe(1);
+    expect(logged.some((m) => m.startsWith('shard recovered') && m.includes('"replayThreads":2'))).toBe(true);
     expect(answers(replayed)).toEqual(want);
     expect(await resendNewest(replayed)).toEqual(new Array(DEVICES).fill(1));
   });
@@ -207,7 +250,7 @@ describe('log replay on several threads', () => {
     const whole = readFileSync(path);
     writeFileSync(path, whole.subarray(0, whole.length - 100));
     const logged: string[] = [];
-    const replayed = new Shard(real, nodeIO, (level, msg, fields) => logged.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`), false, (limits, part, parts) => new ReplayThread(limits, part, parts, workerEntry));
+    const replayed = new Shard(real, nodeIO, (level, msg, fields) => logged.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`), false, (limits, part, parts) => started(new ReplayThread(limits, part, parts, workerEntry)));
     const report = replayed.open();
     expect(report.torn).toBe(1);
     // The helper's part counted (a helper that read on into the torn record would have failed, and the shard replayed alone).
@@ -247,7 +290,7 @@ describe('log replay on several threads', () => {
     const { disk, want } = await written();
     const entry = new URL('../../support/failing-replay-worker.mjs', import.meta.url);
     const logged: string[] = [];
-    const replayed = new Shard(onRealDisk(disk, withThreads(2)), nodeIO, (_level, msg, fields) => logged.push(`${msg} ${JSON.stringify(fields ?? {})}`), false, (limits, part, parts) => new ReplayThread(limits, part, parts, entry));
+    const replayed = new Shard(onRealDisk(disk, withThreads(2)), nodeIO, (_level, msg, fields) => logged.push(`${msg} ${JSON.stringify(fields ?? {})}`), false, (limits, part, parts) => started(new ReplayThread(limits, part, parts, entry)));
     replayed.open();
     expect(answers(replayed)).toEqual(want);
     expect(logged.some((m) => m.includes('replay helper 1 failed: Error: the helper could not apply a record; replaying again'))).toBe(true);
