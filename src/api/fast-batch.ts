@@ -9,7 +9,7 @@
 // unknown or repeated keys, invalid events, malformed JSON), leaving the body to the general path,
 // which also explains refusals.
 import { latin1 } from '../codec/latin1.js';
-import { packColumns, ScannedBatch } from '../shard/protocol.js';
+import { ScannedBatch } from '../shard/protocol.js';
 import { daysFromCivil, parseTimeMs, TIME_MS_MAX, TIME_MS_MIN } from '../time.js';
 import type { ApiLimits } from './schemas.js';
 import { RESERVED_NAMES } from './schemas.js';
@@ -62,17 +62,24 @@ class Scanner {
   maxMetricNameLength = 0;
   maxTagsPerEvent = 0;
   maxTagLength = 0;
-  devices: number[] = [];
+  // The batch's columns, written in place and kept (grown as needed) from scan to scan: `events`
+  // entries of the per-event ones are this scan's, `metricCount` of the metric ones, `tagCount`
+  // of `tags`. Arrays pushed to afresh for each body grew by reallocation and were most of the
+  // scan's garbage; the batch gets exact copies of what it holds.
+  events = 0;
+  devices = new Uint32Array(1024);
+  ts = new Float64Array(1024);
+  metricEnds = new Uint32Array(1024);
+  tagEnds = new Uint32Array(1024);
+  idEnds = new Uint32Array(1024);
+  metricCount = 0;
+  metricNames = new Uint32Array(4096);
+  metricValues = new Float64Array(4096);
+  tagCount = 0;
+  tags = new Uint32Array(4096);
   /** The event ids' bytes back to back (grown, kept between scans), idLength of them this scan's. */
   idBytes = new Uint8Array(1 << 16);
   idLength = 0;
-  idEnds: number[] = [];
-  ts: number[] = [];
-  metricEnds: number[] = [];
-  metricNames: number[] = [];
-  metricValues: number[] = [];
-  tagEnds: number[] = [];
-  tags: number[] = [];
   readonly interned: string[] = new Array<string>(INTERN_SLOTS).fill('');
   /** The scan (generation) in which each slot's string got its place in the dictionary, and that place. */
   readonly internedIn = new Int32Array(INTERN_SLOTS);
@@ -351,27 +358,27 @@ class Scanner {
   metrics(): boolean {
     const empty = this.opens(0x7b, 0x7d);
     if (empty !== false) return empty === true;
-    const names = this.metricNames;
-    const first = names.length;
+    const first = this.metricCount;
     for (;;) {
       if (!this.simpleString()) return false;
       const len = this.strEnd - this.strStart;
       const c0 = this.b[this.strStart]!;
       // A name starting with a digit may be an array index, which Object.keys lists first.
-      if (len > this.maxMetricNameLength || (c0 >= 0x30 && c0 <= 0x39) || names.length - first >= this.maxMetricsPerEvent) return false;
+      if (len > this.maxMetricNameLength || (c0 >= 0x30 && c0 <= 0x39) || this.metricCount - first >= this.maxMetricsPerEvent) return false;
       if (len === 0) return false;
       const name = this.ref();
       if (len < RESERVED_LENGTH.length && RESERVED_LENGTH[len] === 1 && RESERVED_NAMES.has(this.strings[name]!)) return false;
       // A repeated name: JSON.parse keeps the last value at the first one's place; left to it.
-      for (let k = first; k < names.length; k++) if (names[k] === name) return false;
+      for (let k = first; k < this.metricCount; k++) if (this.metricNames[k] === name) return false;
       this.ws();
       if (!this.at(0x3a)) return false;
       this.p++;
       this.ws();
       const v = this.number();
       if (!Number.isFinite(v)) return false;
-      names.push(name);
-      this.metricValues.push(v);
+      if (this.metricCount === this.metricNames.length) this.growMetrics();
+      this.metricNames[this.metricCount] = name;
+      this.metricValues[this.metricCount++] = v;
       const more = this.next(0x7d);
       if (more === undefined) return false;
       if (!more) return true;
@@ -386,7 +393,9 @@ class Scanner {
       if (!this.simpleString()) return false;
       const len = this.strEnd - this.strStart;
       if (len < 1 || len > this.maxTagLength || ++count > this.maxTagsPerEvent) return false;
-      this.tags.push(this.ref());
+      const tag = this.ref();
+      if (this.tagCount === this.tags.length) this.tags = grown(this.tags, this.tagCount);
+      this.tags[this.tagCount++] = tag;
       const more = this.next(0x5d);
       if (more === undefined) return false;
       if (!more) return true;
@@ -449,16 +458,33 @@ class Scanner {
       if (!more) break;
     }
     if ((seen & REQUIRED) !== REQUIRED) return false;
-    this.addId(idStart, idEnd);
-    this.devices.push(device);
-    this.ts.push(ts!);
-    this.metricEnds.push(this.metricNames.length);
-    this.tagEnds.push(this.tags.length);
+    const e = this.events;
+    if (e === this.ts.length) this.growEvents();
+    this.addId(e, idStart, idEnd);
+    this.devices[e] = device;
+    this.ts[e] = ts!;
+    this.metricEnds[e] = this.metricCount;
+    this.tagEnds[e] = this.tagCount;
+    this.events = e + 1;
     return true;
   }
 
-  /** Appends the event id b[from..to) to the batch's (printable ASCII: one byte a code unit). */
-  private addId(from: number, to: number): void {
+  private growEvents(): void {
+    const n = this.events;
+    this.devices = grown(this.devices, n);
+    this.ts = grown(this.ts, n);
+    this.metricEnds = grown(this.metricEnds, n);
+    this.tagEnds = grown(this.tagEnds, n);
+    this.idEnds = grown(this.idEnds, n);
+  }
+
+  private growMetrics(): void {
+    this.metricNames = grown(this.metricNames, this.metricCount);
+    this.metricValues = grown(this.metricValues, this.metricCount);
+  }
+
+  /** Appends event e's id b[from..to) to the batch's (printable ASCII: one byte a code unit). */
+  private addId(e: number, from: number, to: number): void {
     let at = this.idLength;
     if (at + (to - from) > this.idBytes.length) {
       const grown = new Uint8Array(2 * (at + (to - from)));
@@ -469,7 +495,7 @@ class Scanner {
     const b = this.b;
     for (let k = from; k < to; k++) out[at++] = b[k]!;
     this.idLength = at;
-    this.idEnds.push(at);
+    this.idEnds[e] = at;
   }
 
   scan(): boolean {
@@ -506,21 +532,31 @@ class Scanner {
     }
     this.strings = [];
     this.dictionary = new Map();
-    this.devices = [];
-    this.idLength = 0;
-    this.idEnds = [];
-    this.ts = [];
-    this.metricEnds = [];
-    this.metricNames = [];
-    this.metricValues = [];
-    this.tagEnds = [];
-    this.tags = [];
+    this.events = this.metricCount = this.tagCount = this.idLength = 0;
     const ok = this.scan();
     this.b = EMPTY; // a body can be large; the scan must not keep the last one alive
     this.dictionary = EMPTY_DICTIONARY;
     if (!ok) return undefined;
-    return new ScannedBatch(packColumns(this, { chars: this.idBytes.slice(0, this.idLength), ends: Uint32Array.from(this.idEnds) }));
+    const n = this.events;
+    return new ScannedBatch({
+      strings: this.strings,
+      devices: this.devices.slice(0, n),
+      ids: { chars: this.idBytes.slice(0, this.idLength), ends: this.idEnds.slice(0, n) },
+      ts: this.ts.slice(0, n),
+      metricEnds: this.metricEnds.slice(0, n),
+      metricNames: this.metricNames.slice(0, this.metricCount),
+      metricValues: this.metricValues.slice(0, this.metricCount),
+      tagEnds: this.tagEnds.slice(0, n),
+      tags: this.tags.slice(0, this.tagCount),
+    });
   }
+}
+
+/** A column twice as long, holding the first `used` entries of `a`. */
+function grown<T extends Uint32Array | Float64Array>(a: T, used: number): T {
+  const next = new (a.constructor as new (n: number) => T)(2 * a.length);
+  next.set(a.subarray(0, used));
+  return next;
 }
 
 const scanner = new Scanner();
