@@ -32,14 +32,26 @@ export type IngestStatus = typeof STORED | typeof DUPLICATE;
 /** Tag sets a device's events recently carried, checked before the shard-wide intern table. */
 const RECENT_TAG_SETS = 4;
 
+/**
+ * Rows a device's postings may lag behind its ring before ingest adds them. Adding each event's
+ * time to its tag set's list as it arrived was 14% of the shard thread's CPU under batch load
+ * (bench/RESULTS.md, ninth session): a Map lookup and a list tail per event, both cold among a few
+ * hundred devices. In one pass over a device's newest rows they stay in cache; a search adds
+ * whatever is left first, so it never sees them behind.
+ */
+const POSTING_LAG = 256;
+
 export class Device {
   /** Its raw rows; the event ids they hold (indexed by the ring) are the dedup window. */
   readonly ring: DeviceRing;
   /**
    * Tag set id -> times of this device's ring rows carrying exactly that tag set, ascending: one
-   * entry per event (not one per tag), and a device usually carries a handful of tag sets.
+   * entry per event (not one per tag), and a device usually carries a handful of tag sets. They
+   * cover the ring's oldest `postedRows` rows; the rows after those are added in one pass when a
+   * search needs them or POSTING_LAG rows wait (see ShardEngine.postRows).
    */
   readonly postings = new Map<number, SortedColumns>();
+  postedRows = 0;
   readonly rollups = new Map<string, MinuteRollup>();
   maxTs = -Infinity;
   rollupHorizonMs = -Infinity;
@@ -97,8 +109,9 @@ export interface DeviceParts {
   maxTs: number;
   rollupHorizonMs: number;
   ring: RingParts;
-  /** Tag set number (of the handing engine) and its posting times. */
+  /** Tag set number (of the handing engine) and its posting times, which cover the ring's oldest `postedRows` rows. */
   postings: [number, ColumnsParts][];
+  postedRows: number;
   rollups: [string, ColumnsParts][];
 }
 
@@ -239,14 +252,11 @@ export class ShardEngine {
         if (c < 0) c = colOf[k] = ring.columnIndex(strings[names[mFrom + k]!]!);
         cols[c]![s] = values[mFrom + k]!;
       }
-      if (tagSet !== 0) {
-        let p = d.postings.get(tagSet);
-        if (p === undefined) {
-          p = new SortedColumns(1);
-          d.postings.set(tagSet, p);
-        }
-        p.insert(ts);
-      }
+      if (ring.lastInsertAt < d.postedRows) {
+        // A late event, placed among the rows the postings cover already.
+        if (tagSet !== 0) this.postingOf(d, tagSet).insert(ts);
+        d.postedRows++;
+      } else if (ring.length - d.postedRows >= POSTING_LAG && !this.replaying) this.postRows(d);
     }
     while (ring.length > 0 && ring.ts[ring.slot(0)]! < rawHorizon) this.evictOldest(d);
 
@@ -331,7 +341,10 @@ export class ShardEngine {
   indexIds(deadline = Infinity): boolean {
     const waiting = this.unindexed;
     while (waiting.length > 0) {
-      this.ensureIdIndex(waiting.pop()!);
+      const d = waiting.pop()!;
+      this.ensureIdIndex(d);
+      // Its postings too (recovery leaves them to be built as well), while its rows are at hand.
+      this.postRows(d);
       if (performance.now() >= deadline) break;
     }
     return waiting.length > 0;
@@ -340,6 +353,35 @@ export class ShardEngine {
   /** Builds the device's id index if it waits for one (counting the repeats it finds). */
   private ensureIdIndex(d: Device): void {
     if (!d.ring.indexed) this.idRepeats += d.ring.resumeIdIndex();
+  }
+
+  /** Adds the rows the device's postings do not cover yet (the newest ones: see Device.postings). */
+  private postRows(d: Device): void {
+    const ring = d.ring;
+    const n = ring.length;
+    let tagSetBefore = 0;
+    let p: SortedColumns | undefined;
+    for (let i = d.postedRows; i < n; i++) {
+      const s = ring.slot(i);
+      const tagSet = ring.tagSets[s]!;
+      if (tagSet === 0) continue;
+      if (tagSet !== tagSetBefore) {
+        p = this.postingOf(d, tagSet);
+        tagSetBefore = tagSet;
+      }
+      // Rows are in time order, and these are the newest: each time goes at the end of its list.
+      p!.insert(ring.ts[s]!);
+    }
+    d.postedRows = n;
+  }
+
+  private postingOf(d: Device, tagSet: number): SortedColumns {
+    let p = d.postings.get(tagSet);
+    if (p === undefined) {
+      p = new SortedColumns(1);
+      d.postings.set(tagSet, p);
+    }
+    return p;
   }
 
   /**
@@ -386,7 +428,7 @@ export class ShardEngine {
       for (const [tagSet, p] of d.postings) postings.push([tagSet, p.parts()]);
       const rollups: [string, ColumnsParts][] = [];
       for (const [name, r] of d.rollups) rollups.push([name, r.handOver()]);
-      devices.push({ id: d.id, maxTs: d.maxTs, rollupHorizonMs: d.rollupHorizonMs, ring: d.ring.handOver(), postings, rollups });
+      devices.push({ id: d.id, maxTs: d.maxTs, rollupHorizonMs: d.rollupHorizonMs, ring: d.ring.handOver(), postings, postedRows: d.postedRows, rollups });
       this.devices.delete(id);
     }
     return { tagSetKeys, devices };
@@ -414,6 +456,7 @@ export class ShardEngine {
       d.maxTs = dp.maxTs;
       d.rollupHorizonMs = dp.rollupHorizonMs;
       for (const [tagSet, p] of dp.postings) d.postings.set(to[tagSet]!, SortedColumns.fromParts(p));
+      d.postedRows = dp.postedRows;
       for (const [name, p] of dp.rollups) d.rollups.set(name, MinuteRollup.fromParts(p));
       this.devices.set(dp.id, d);
       if (!ring.indexed) this.unindexed.push(d);
@@ -512,6 +555,7 @@ export class ShardEngine {
     // Per tag set (shard-wide, few): 1 when it holds every tag asked for, 2 when not, 0 not yet known.
     const verdict = new Uint8Array(this.tagSets.length);
     for (const d of this.devices.values()) {
+      if (d.postedRows < d.ring.length) this.postRows(d);
       for (const [tagSet, list] of d.postings) {
         if (verdict[tagSet] === 0) verdict[tagSet] = tags.every((t) => this.tagSets[tagSet]!.includes(t)) ? 1 : 2;
         if (verdict[tagSet] !== 1) continue;
@@ -613,16 +657,7 @@ export class ShardEngine {
       this.unindexed.push(d);
       d.maxTs = ds.maxTs;
       d.rollupHorizonMs = ds.rollupHorizonMs;
-      // Postings straight from the rows: they are in time order already.
-      const times = new Map<number, number[]>();
-      for (let i = 0; i < ds.ts.length; i++) {
-        const tagSet = ds.tagSets[i]!;
-        if (tagSet === 0) continue;
-        let list = times.get(tagSet);
-        if (list === undefined) times.set(tagSet, (list = []));
-        list.push(ds.ts[i]!);
-      }
-      for (const [tagSet, list] of times) d.postings.set(tagSet, SortedColumns.fromColumns([Float64Array.from(list)]));
+      // Postings are built from the rows later, with the id index (indexIds), or by the first search.
       for (const [name, rc] of ds.rollups) d.rollups.set(name, MinuteRollup.fromColumns(rc));
       this.devices.set(ds.id, d);
     }
@@ -711,11 +746,14 @@ export class ShardEngine {
     const ring = d.ring;
     const s = ring.slot(0);
     const tagSet = ring.tagSets[s]!;
-    if (tagSet !== 0) {
-      // The oldest row of the device is the oldest of its tag set: its time is the list's first.
-      const p = d.postings.get(tagSet)!;
-      p.dropFront(1);
-      if (p.length === 0) d.postings.delete(tagSet);
+    if (d.postedRows > 0) {
+      d.postedRows--;
+      if (tagSet !== 0) {
+        // The oldest row of the device is the oldest of its tag set: its time is the list's first.
+        const p = d.postings.get(tagSet)!;
+        p.dropFront(1);
+        if (p.length === 0) d.postings.delete(tagSet);
+      }
     }
     ring.dropOldest();
     this.rawEvicted++;

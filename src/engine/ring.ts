@@ -104,6 +104,8 @@ export class DeviceRing {
   private readonly index = new Map<string, number>();
   private head = 0;
   length = 0;
+  /** Where the last insert put its row (0 = the oldest): whether it went before rows already there. */
+  lastInsertAt = 0;
   /** Id index: hash bits | physical slot + 1, 0 for an empty place; a power of two >= 1.5 * allocation. */
   private idIndex: Int32Array;
   private idMask: number;
@@ -562,6 +564,7 @@ export class DeviceRing {
         this.shiftUp(at);
       }
     }
+    this.lastInsertAt = at;
     const s = this.slot(at);
     this.ts[s] = ts;
     this.idStart[s] = idFrom;
@@ -609,6 +612,7 @@ export class DeviceRing {
 
   /** Forgets the oldest row (the caller reads what it needs from slot(0) first). */
   dropOldest(): void {
+    if (this.length === 0) throw new Error('DeviceRing.dropOldest: the ring is empty (a capacity of 0?)');
     if (this.indexing) this.unindexSlot(this.head);
     this.idCharsLive -= this.idLen[this.head]!;
     this.head = this.head + 1 === this.ts.length ? 0 : this.head + 1;

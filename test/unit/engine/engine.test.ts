@@ -93,8 +93,10 @@ function expectConsistent(e: ShardEngine): void {
     for (const x of held) expect(ring.hasId(x.event_id), `dedup key ${x.event_id} of ${d.id}`).toBe(true);
     expect(ring.indexedIds, `dedup keys of ${d.id}`).toBe(held.length);
     // Postings are per tag set: keyed here by the set's tags, so two ids naming the same tags merge.
+    // They cover the oldest postedRows rows, and lag the ring by less than POSTING_LAG rows (256).
+    expect(ring.length - d.postedRows, `rows not in the postings of ${d.id}`).toBeLessThan(256);
     const want = new Map<string, number[]>();
-    for (const ev of held) {
+    for (const ev of held.slice(0, d.postedRows)) {
       if (ev.tags.length === 0) continue;
       const key = JSON.stringify([...new Set(ev.tags)]);
       want.set(key, [...(want.get(key) ?? []), Date.parse(ev.timeStamp)]);
@@ -275,6 +277,38 @@ describe('ShardEngine: tag postings', () => {
     ing(e, 'd1', 'e2', T0 + 1, {}, ['y']);
     expect(search(e, ['x'])).toEqual([]);
     expectConsistent(e);
+  });
+
+  it('lag the ring by fewer than 256 rows, take late rows among those they cover at once, and catch up for a search', () => {
+    const r = rng(77);
+    const cap = 700;
+    const e = new ShardEngine(limits({ ringCapacity: cap, rawRetentionMs: 365 * DAY }));
+    const tags = ['a', 'b', 'c'];
+    type E = { id: string; ts: number; tags: string[] };
+    const accepted: E[] = [];
+    let clock = T0;
+    let late = 0;
+    let lagged = false;
+    for (let n = 0; n < 3000; n++) {
+      clock += randInt(r, 1, 5000);
+      // Late events land among rows the postings cover already (up to ~50 rows back).
+      const back = r() < 0.2 ? randInt(r, 1, 250_000) : 0;
+      if (back > 0) late++;
+      const ev = { id: `e${n}`, ts: clock - back, tags: tags.filter(() => r() < 0.5) };
+      ing(e, 'd1', ev.id, ev.ts, { v: 1 }, ev.tags);
+      accepted.push(ev);
+      const d = e.devices.get('d1')!;
+      if (d.ring.length - d.postedRows > 100) lagged = true;
+      if (n % 97 === 0) expectConsistent(e);
+      if (n % 450 === 0 || n === 2999) {
+        const held = [...accepted].sort((x, y) => (x.ts !== y.ts ? y.ts - x.ts : x.id < y.id ? 1 : -1)).slice(0, cap);
+        for (const tag of tags) expect(search(e, [tag]), `${tag} after ${n}`).toEqual(held.filter((x) => x.tags.includes(tag)).map((x) => `d1/${x.id}`));
+        expect(e.devices.get('d1')!.postedRows).toBe(e.devices.get('d1')!.ring.length);
+      }
+    }
+    expect(late).toBeGreaterThan(300);
+    expect(lagged).toBe(true);
+    expect(e.stats().rawEvicted).toBeGreaterThan(2000);
   });
 
   it('keep matching the raw rings under random late, repeated and evicted events (reference model)', () => {
@@ -670,6 +704,9 @@ describe('ShardEngine.stats', () => {
     ing(e, 'd1', 'e3', T0 + 2 * MIN, { cpu: 1 }, ['a', 'b']);
     ing(e, 'd1', 'e3', T0 + 2 * MIN, { cpu: 1 }, ['a', 'b']);
     ing(e, 'd2', 'e1', T0, {}, []);
+    // Postings are built when a search needs them (or once a device has 256 rows without them).
+    expect(e.stats()).toMatchObject({ postingsLists: 0, postingsEntries: 0 });
+    e.search(['a'], -Infinity, Infinity, 10);
     const s = e.stats();
     expect(s).toMatchObject({
       devices: 2,
