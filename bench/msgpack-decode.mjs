@@ -1,11 +1,14 @@
 // Decoding one 1,000-event request body (the events of bench/lib.mjs), in µs per event: JSON.parse
-// of it as JSON; the msgpack decoding as it was before the fast route (maps as Map, then
-// defineProperty per key); the general route as it is now (the same, assigning keys); the new
-// unpackUntrusted; and msgpackr building the objects itself, the floor. Needs `npm run build`.
+// of it as JSON; the JSON batch scan the ingest route takes (straight into the batch's columns,
+// validation included: json_scan); the msgpack decoding as it was before the fast route (maps as
+// Map, then defineProperty per key); the general route as it is now (the same, assigning keys); the
+// new unpackUntrusted; and msgpackr building the objects itself, the floor. Needs `npm run build`.
 // One JSON line; the median of ROUNDS rounds, every variant timed in each round, so a noisy
 // neighbour on the machine hits all of them alike.
 import { Unpackr } from 'msgpackr';
 import { BODY_DEPTH_MAX, decodesAsObjects, pack, unpackUntrusted, unpackUntrustedViaMaps } from '../dist/codec/msgpack.js';
+import { scanEventBatch } from '../dist/api/fast-batch.js';
+import { loadConfig } from '../dist/config.js';
 import { event } from './lib.mjs';
 
 const EVENTS = Number(process.env.EVENTS ?? 1000);
@@ -32,8 +35,20 @@ function before(v, depth) {
 }
 const objectsUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
+// The service's default limits, as the route passes them.
+const config = loadConfig({}, []);
+const limits = {
+  maxIdLength: config.MAX_ID_LENGTH,
+  maxMetricsPerEvent: config.MAX_METRICS_PER_EVENT,
+  maxMetricNameLength: config.MAX_METRIC_NAME_LENGTH,
+  maxTagsPerEvent: config.MAX_TAGS_PER_EVENT,
+  maxTagLength: config.MAX_TAG_LENGTH,
+  maxQueryLimit: config.MAX_QUERY_LIMIT,
+};
+
 const variants = {
   json_parse: () => JSON.parse(json.toString('utf8')),
+  json_scan: () => scanEventBatch(json, limits),
   msgpack_before: () => before(mapsUnpackr.unpack(msgpack), 0),
   msgpack_general_route: () => unpackUntrustedViaMaps(msgpack),
   msgpack_unpack_untrusted: () => unpackUntrusted(msgpack),
@@ -44,8 +59,11 @@ const variants = {
 // Every variant must give the same events before its time counts.
 const expected = JSON.stringify(batch);
 for (const [name, f] of Object.entries(variants)) {
-  if (name !== 'msgpack_scan_only' && JSON.stringify(f()) !== expected) throw new Error(`${name} decoded something else`);
+  if (name !== 'msgpack_scan_only' && name !== 'json_scan' && JSON.stringify(f()) !== expected) throw new Error(`${name} decoded something else`);
 }
+// The scan's batch: every event, in order (its columns are checked against JSON.parse by the property tests).
+const scanned = scanEventBatch(json, limits);
+if (scanned === undefined || scanned.length !== EVENTS || batch.some((e, i) => scanned.deviceId(i) !== e.device_id)) throw new Error('json_scan did not take the events');
 if (!decodesAsObjects(msgpack)) throw new Error('the batch did not take the fast route');
 
 const samples = Object.fromEntries(Object.keys(variants).map((n) => [n, []]));

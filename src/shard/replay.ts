@@ -164,11 +164,13 @@ export class ReplayPart {
 
 /**
  * Part 0's side of a replay on several threads (the shard's own thread). A helper thread takes
- * 0.15–0.25 s to start here (a Node worker, then its modules), longer than the survey of a
- * 1M-event log, and it used to start its part from the first record when it was ready: the
- * shard's thread then waited for it at the end. So part 0 applies every part's events from the
- * first record on, and at the first record after a helper is ready hands it the devices of its
- * part as they are, with where the log goes on; the two threads then split what is left.
+ * 0.15–0.25 s to start here (a Node worker, then its modules), about as long as the survey of a
+ * 1M-event log. A helper that started late used to start its part from the first record all the
+ * same, and the shard's thread waited for it at the end (one that never started cost a 10 s
+ * wait, then a second replay). So part 0 applies every part's events from the first record on,
+ * and at the first record after a helper is ready hands it the devices of its part as they are,
+ * with where the log goes on; the threads then split what is left, and a helper that is not
+ * ready by the last record takes no part.
  */
 export class ReplayHandOff {
   /** Numbers (in `helpers`) of the helpers that have not taken their part yet. */
