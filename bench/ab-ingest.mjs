@@ -23,7 +23,7 @@ if (!rounds || builds.length === 0) {
 const seconds = Number(process.env.WRK_SECONDS ?? 8);
 const format = process.env.FORMAT ?? 'json';
 const work = tempDir('bench-ab-');
-const bodies = writeBodies(work, { batch: 1000, format, events: seconds * 800_000 });
+const bodies = writeBodies(work, { batch: 1000, format, events: seconds * 1_200_000 });
 
 /**
  * Per thread of a process, by thread id: CPU seconds, of them in the kernel, and minor page faults
