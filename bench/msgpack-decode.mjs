@@ -8,7 +8,7 @@
 import { Unpackr } from 'msgpackr';
 import { BODY_DEPTH_MAX, decodesAsObjects, pack, unpackUntrusted, unpackUntrustedViaMaps } from '../dist/codec/msgpack.js';
 import { scanEventBatch } from '../dist/api/fast-batch.js';
-import { loadConfig } from '../dist/config.js';
+import { apiLimitsOf, loadConfig } from '../dist/config.js';
 import { event } from './lib.mjs';
 
 const EVENTS = Number(process.env.EVENTS ?? 1000);
@@ -36,15 +36,7 @@ function before(v, depth) {
 const objectsUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 // The service's default limits, as the route passes them.
-const config = loadConfig({}, []);
-const limits = {
-  maxIdLength: config.MAX_ID_LENGTH,
-  maxMetricsPerEvent: config.MAX_METRICS_PER_EVENT,
-  maxMetricNameLength: config.MAX_METRIC_NAME_LENGTH,
-  maxTagsPerEvent: config.MAX_TAGS_PER_EVENT,
-  maxTagLength: config.MAX_TAG_LENGTH,
-  maxQueryLimit: config.MAX_QUERY_LIMIT,
-};
+const limits = apiLimitsOf(loadConfig({}, []));
 
 const variants = {
   json_parse: () => JSON.parse(json.toString('utf8')),

@@ -7,7 +7,7 @@
 // Stop, in this order: refuse new writes (503) and stop accepting connections; wait for requests
 // in flight; each shard flushes, fsyncs, snapshots and closes its log; end the alert streams; stop
 // the shard threads; release the data directory.
-import { replayThreadsOf, type Config } from './config.js';
+import { apiLimitsOf, replayThreadsOf, type Config } from './config.js';
 import { buildSchemas, type ApiLimits } from './api/schemas.js';
 import { docsRoutes } from './http/docs.js';
 import { buildOpenApi } from './http/openapi.js';
@@ -89,14 +89,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const webhooks = new Webhooks(undefined, (url, why) => log('error', 'alert callback failed', { url, why }));
   let phase: Phase = 'starting';
   let lastRuleId = 0;
-  const limits: ApiLimits = {
-    maxIdLength: config.MAX_ID_LENGTH,
-    maxMetricsPerEvent: config.MAX_METRICS_PER_EVENT,
-    maxMetricNameLength: config.MAX_METRIC_NAME_LENGTH,
-    maxTagsPerEvent: config.MAX_TAGS_PER_EVENT,
-    maxTagLength: config.MAX_TAG_LENGTH,
-    maxQueryLimit: config.MAX_QUERY_LIMIT,
-  };
+  const limits: ApiLimits = apiLimitsOf(config);
   const schemas = buildSchemas(limits);
   const hooks: ServerHooks = {
     onReply: (route, method, status, startedMs) => {

@@ -2,6 +2,7 @@
 // one zod schema, then frozen. This is the only module that reads process.env or process.argv.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import type { ApiLimits } from './api/schemas.js';
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * MINUTE_MS;
@@ -199,6 +200,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
 /** Threads replaying each shard's log: REPLAY_THREADS, or the cores the shards leave (at most 4). */
 export const replayThreadsOf = (config: Config, cores = availableParallelism()): number =>
   config.REPLAY_THREADS > 0 ? config.REPLAY_THREADS : Math.max(1, Math.min(4, Math.floor(cores / config.SHARDS)));
+
+/** The limits the API's validation (and the JSON batch scan) holds requests to. */
+export const apiLimitsOf = (config: Config): ApiLimits => ({
+  maxIdLength: config.MAX_ID_LENGTH,
+  maxMetricsPerEvent: config.MAX_METRICS_PER_EVENT,
+  maxMetricNameLength: config.MAX_METRIC_NAME_LENGTH,
+  maxTagsPerEvent: config.MAX_TAGS_PER_EVENT,
+  maxTagLength: config.MAX_TAG_LENGTH,
+  maxQueryLimit: config.MAX_QUERY_LIMIT,
+});
 
 export function helpText(): string {
   const lines = ['Usage: node dist/main.js [--option value ...]', '', 'Every option is also an environment variable.', ''];
