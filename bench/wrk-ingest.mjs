@@ -6,7 +6,7 @@
 // 200 answer was stored (the server's own counter) and that wrk never ran out of fresh bodies.
 //
 // Env: BATCH (1000), FORMAT (json | msgpack), WRK_SECONDS (10), WRK_CONNECTIONS (4),
-// MAX_RATE (events/s to pre-encode bodies for; 800000).
+// MAX_RATE (events/s to pre-encode bodies for; 1200000: a run that uses them all up fails its check).
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,7 +79,7 @@ export async function storedCount(port) {
 }
 
 /** Baseline then service, same bodies; one result object. */
-export async function wrkIngest({ batch = 1000, format = 'json', seconds = 10, connections = 4, maxRate = 800_000, fsync = 'always' } = {}) {
+export async function wrkIngest({ batch = 1000, format = 'json', seconds = 10, connections = 4, maxRate = 1_200_000, fsync = 'always' } = {}) {
   const dir = tempDir('bench-wrk-');
   try {
     const bodies = writeBodies(dir, { batch, format, events: seconds * maxRate });
@@ -128,7 +128,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     format: process.env.FORMAT ?? 'json',
     seconds: Number(process.env.WRK_SECONDS ?? 10),
     connections: Number(process.env.WRK_CONNECTIONS ?? 4),
-    maxRate: Number(process.env.MAX_RATE ?? 800_000),
+    maxRate: Number(process.env.MAX_RATE ?? 1_200_000),
     fsync: process.env.FSYNC ?? 'always',
   });
   console.log(JSON.stringify(r));
