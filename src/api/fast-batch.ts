@@ -486,11 +486,7 @@ class Scanner {
   /** Appends event e's id b[from..to) to the batch's (printable ASCII: one byte a code unit). */
   private addId(e: number, from: number, to: number): void {
     let at = this.idLength;
-    if (at + (to - from) > this.idBytes.length) {
-      const grown = new Uint8Array(2 * (at + (to - from)));
-      grown.set(this.idBytes.subarray(0, at));
-      this.idBytes = grown;
-    }
+    if (at + (to - from) > this.idBytes.length) this.idBytes = grown(this.idBytes, at, at + (to - from));
     const out = this.idBytes;
     const b = this.b;
     for (let k = from; k < to; k++) out[at++] = b[k]!;
@@ -552,9 +548,9 @@ class Scanner {
   }
 }
 
-/** A column twice as long, holding the first `used` entries of `a`. */
-function grown<T extends Uint32Array | Float64Array>(a: T, used: number): T {
-  const next = new (a.constructor as new (n: number) => T)(2 * a.length);
+/** A column twice as long as `a` (or as `need`, if longer), holding the first `used` entries of `a`. */
+function grown<T extends Uint8Array | Uint32Array | Float64Array>(a: T, used: number, need = 0): T {
+  const next = new (a.constructor as new (n: number) => T)(2 * Math.max(a.length, need));
   next.set(a.subarray(0, used));
   return next;
 }

@@ -462,7 +462,7 @@ function checkStructure(p: EventBatch): void {
   for (let k = 0; k < p.tags.length; k++) if (p.tags[k]! >= names) throw bad('a tag index past the string list');
 }
 
-/** A batch's columns as they are gathered, in plain arrays (BatchBuilder, the JSON batch scan), ids apart. */
+/** A batch's columns as BatchBuilder gathers them, in plain arrays, ids apart. */
 export interface BatchColumns {
   readonly strings: string[];
   readonly devices: readonly number[];

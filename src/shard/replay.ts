@@ -127,9 +127,9 @@ export class ReplayPart {
    * replayed them until then (`handover`), and the events the rest of the log holds for each of
    * this part's.
    */
-  begin(held: readonly string[], reserve: readonly DeviceReserve[], handover?: EngineHandover): void {
+  begin(held: readonly string[], reserve: readonly DeviceReserve[], handover: EngineHandover): void {
     this.replay = new LogReplay(this.engine, this.part, this.parts, held);
-    if (handover !== undefined) this.engine.adopt(handover);
+    this.engine.adopt(handover);
     for (const [id, events, idChars] of reserve) this.engine.reserve(id, events, idChars);
   }
 
