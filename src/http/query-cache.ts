@@ -19,7 +19,7 @@ export interface QueryCacheOptions {
 interface Entry {
   scope: ShardScope;
   stamp: number;
-  body: string;
+  body: Buffer;
 }
 
 /** Which shards a query reads: one, or all of them. */
@@ -53,7 +53,7 @@ export class QueryCache {
    * A still valid answer to key, or undefined. Only answered queries are ever kept, so a request
    * may be looked up by its raw text before it is parsed and validated.
    */
-  get(key: string): string | undefined {
+  get(key: string): Buffer | undefined {
     const hit = this.entries.get(key);
     if (hit === undefined || hit.stamp !== this.stamp(hit.scope)) return undefined;
     this.hits++;
@@ -61,8 +61,8 @@ export class QueryCache {
   }
 
   /** The answer to key, computed now or still valid from before. */
-  async answer(key: string, scope: ShardScope, compute: () => Promise<string>): Promise<string> {
-    if (this.options.maxEntries === 0) return compute();
+  async answer(key: string, scope: ShardScope, compute: () => Promise<string>): Promise<Buffer> {
+    if (this.options.maxEntries === 0) return Buffer.from(await compute());
     const stamp = this.stamp(scope);
     const hit = this.entries.get(key);
     if (hit !== undefined && hit.scope === scope && hit.stamp === stamp) {
@@ -70,12 +70,12 @@ export class QueryCache {
       return hit.body;
     }
     this.misses++;
-    const body = await compute();
+    const body = Buffer.from(await compute());
     this.store(key, scope, stamp, body);
     return body;
   }
 
-  private store(key: string, scope: ShardScope, stamp: number, body: string): void {
+  private store(key: string, scope: ShardScope, stamp: number, body: Buffer): void {
     const size = body.length + key.length;
     if (size > this.options.maxBytes / 4) return;
     const old = this.entries.get(key);

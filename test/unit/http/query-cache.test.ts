@@ -5,11 +5,13 @@ const setup = (shards = 2, maxEntries = 10, maxBytes = 1 << 20) => {
   const changes = new Int32Array(new SharedArrayBuffer(4 * shards));
   let computed = 0;
   const cache = new QueryCache(changes, { maxEntries, maxBytes });
-  const ask = (key: string, scope: number | 'all', body = `answer ${key} #${computed + 1}`) =>
-    cache.answer(key, scope, async () => {
-      computed++;
-      return body;
-    });
+  const ask = async (key: string, scope: number | 'all', body = `answer ${key} #${computed + 1}`) =>
+    String(
+      await cache.answer(key, scope, async () => {
+        computed++;
+        return body;
+      }),
+    );
   return { changes, cache, ask, computed: () => computed };
 };
 
@@ -48,8 +50,8 @@ describe('QueryCache', () => {
       Atomics.add(changes, 0, 1); // a write applied while the query ran
       return 'maybe without the write';
     });
-    expect(first).toBe('maybe without the write');
-    expect(await cache.answer('q', 0, async () => 'with the write')).toBe('with the write');
+    expect(String(first)).toBe('maybe without the write');
+    expect(String(await cache.answer('q', 0, async () => 'with the write'))).toBe('with the write');
   });
 
   it('keeps at most maxEntries, dropping the oldest first', async () => {
@@ -78,14 +80,25 @@ describe('QueryCache', () => {
     const { changes, cache, ask } = setup(2);
     await ask('one', 1);
     await ask('all', 'all');
-    expect(cache.get('one')).toBe('answer one #1');
-    expect(cache.get('all')).toBe('answer all #2');
+    expect(String(cache.get('one'))).toBe('answer one #1');
+    expect(String(cache.get('all'))).toBe('answer all #2');
     expect(cache.get('never asked')).toBeUndefined();
     Atomics.add(changes, 0, 1);
-    expect(cache.get('one')).toBe('answer one #1'); // shard 0 is not one it read
+    expect(String(cache.get('one'))).toBe('answer one #1'); // shard 0 is not one it read
     expect(cache.get('all')).toBeUndefined();
     Atomics.add(changes, 1, 1);
     expect(cache.get('one')).toBeUndefined();
+  });
+
+  it('keeps answers as UTF-8 bytes, and counts their bytes against maxBytes', async () => {
+    const { cache } = setup(1, 100, 4 * 21);
+    const answer = '["r\u00e4um:\u00fc"]'; // 10 characters, 12 bytes
+    expect(JSON.parse(String(await cache.answer('k', 0, async () => answer)))).toEqual(['räum:ü']);
+    expect(cache.get('k')).toEqual(Buffer.from(answer, 'utf8'));
+    expect(cache.get('k')!.length).toBe(12);
+    // 12 bytes + a 10-character key is more than a quarter of 84 bytes (10 characters would fit): not kept.
+    await cache.answer('0123456789', 0, async () => answer);
+    expect(cache.get('0123456789')).toBeUndefined();
   });
 
   it('with maxEntries 0 always computes', async () => {
