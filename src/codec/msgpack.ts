@@ -15,8 +15,10 @@ const packr = new Packr({ useRecords: false, moreTypes: true, mapsAsObjects: tru
 // structuredClone: false refuses msgpackr's id (0x69) and pointer (0x70) extensions with a plain
 // message. Allowed, a pointer without its id failed on msgpackr's own module state, with a TypeError
 // whose text ("of undefined" or "of null") depended on whether any body had failed before.
-const untrustedObjects = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false });
-const untrustedMaps = new Unpackr({ useRecords: false, mapsAsObjects: false, structuredClone: false });
+// copyBuffers: a binary value is a copy, never a view of the body, whose buffer the HTTP front
+// reuses for the next request once this one is answered.
+const untrustedObjects = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false, copyBuffers: true });
+const untrustedMaps = new Unpackr({ useRecords: false, mapsAsObjects: false, structuredClone: false, copyBuffers: true });
 
 /** Deepest nesting a request body may have; past it the body is refused, not recursed into. */
 export const BODY_DEPTH_MAX = 32;

@@ -54,9 +54,8 @@ export class IngestCoalescer {
   }
 
   private async send(shard: number, p: Pending): Promise<void> {
-    const buf = p.builder.finish();
     try {
-      const result = await this.shards.run<'ingest'>(shard, { op: 'ingest', batch: buf }, [buf]);
+      const result = await this.shards.ingest(shard, p.builder.build());
       if (result.alerts.length > 0) this.onAlerts(result.alerts);
       p.waiters.forEach((w, k) => w.resolve(result.statuses[k]!));
     } catch (e) {

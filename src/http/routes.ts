@@ -12,7 +12,7 @@ import { fastEvent } from '../api/fast-event.js';
 import { scanEventBatch } from '../api/fast-batch.js';
 import { IngestCoalescer } from './coalescer.js';
 import { toIssues, type ApiLimits, type EventIn, type Schemas } from '../api/schemas.js';
-import { BatchBuilder, finishPacked, type ScannedBatch, type TaskOf } from '../shard/protocol.js';
+import { BatchBuilder, type EventBatch, type ScannedBatch, type TaskOf } from '../shard/protocol.js';
 import type { IdColumn } from '../codec/id-column.js';
 import type { ShardClient } from '../shard/client.js';
 import { formatIso } from '../time.js';
@@ -182,8 +182,8 @@ export function buildRoutes(d: RouteDeps): Route[] {
    * Sends one shard its part of a request's events and puts each event's status (0 stored,
    * DUPLICATE) at its place in the request; `positions` undefined: the part is the whole request.
    */
-  async function ingestPart(shard: number, buf: ArrayBuffer, positions: ArrayLike<number> | undefined, statuses: Uint8Array, alerts: FiredAlert[]): Promise<void> {
-    const result = await shards.run<'ingest'>(shard, { op: 'ingest', batch: buf }, [buf]).catch(countDeviceRefusal);
+  async function ingestPart(shard: number, batch: EventBatch, positions: ArrayLike<number> | undefined, statuses: Uint8Array, alerts: FiredAlert[]): Promise<void> {
+    const result = await shards.ingest(shard, batch).catch(countDeviceRefusal);
     if (positions === undefined) statuses.set(result.statuses);
     else for (let k = 0; k < positions.length; k++) statuses[positions[k]!] = result.statuses[k]!;
     for (const a of result.alerts) alerts.push(a);
@@ -191,7 +191,7 @@ export function buildRoutes(d: RouteDeps): Route[] {
 
   /** ingestPart for each shard's builder, all at once. */
   async function ingestParts(builders: readonly (BatchBuilder | undefined)[], statuses: Uint8Array, alerts: FiredAlert[]): Promise<void> {
-    await Promise.all(builders.map((b, s) => (b === undefined ? undefined : ingestPart(s, b.finish(), b.positions, statuses, alerts))));
+    await Promise.all(builders.map((b, s) => (b === undefined ? undefined : ingestPart(s, b.build(), b.positions, statuses, alerts))));
   }
 
   /**
@@ -204,10 +204,10 @@ export function buildRoutes(d: RouteDeps): Route[] {
     const alerts: FiredAlert[] = [];
     let only = n === 0 ? -1 : shards.shardOf(batch.deviceId(0));
     for (let i = 1; i < n && only >= 0; i++) if (shards.shardOf(batch.deviceId(i)) !== only) only = -1;
-    if (only >= 0) await ingestPart(only, batch.finish(), undefined, statuses, alerts);
+    if (only >= 0) await ingestPart(only, batch.packed, undefined, statuses, alerts);
     else if (n > 0) {
       const parts = batch.split(shards.count, (deviceId) => shards.shardOf(deviceId));
-      await Promise.all(parts.map((p, s) => (p === undefined ? undefined : ingestPart(s, finishPacked(p.packed), p.positions, statuses, alerts))));
+      await Promise.all(parts.map((p, s) => (p === undefined ? undefined : ingestPart(s, p.packed, p.positions, statuses, alerts))));
     }
     publishAlerts(alerts);
     return statuses;

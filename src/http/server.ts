@@ -3,6 +3,7 @@
 // first), a response is never touched after it was aborted, writes after an await are corked, and
 // body chunks are copied as they arrive, with the byte limit enforced there.
 import { ApiError } from '../errors.js';
+import { BodyPool } from './body-pool.js';
 import type { RouteDoc } from './openapi.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from './uws.js';
 import { uws } from './uws.js';
@@ -143,7 +144,14 @@ export const errorReply = (e: ApiError): Reply => {
  * Reads the whole body, copying each chunk (uWS reuses its memory); rejects past maxBytes with 413,
  * and when the client goes away mid-body (so no handler waits forever).
  */
-function readBody(res: HttpResponse, declaredLength: number, maxBytes: number, timeoutMs: number, onAbort: (fn: () => void) => void): Promise<Buffer> {
+function readBody(
+  res: HttpResponse,
+  declaredLength: number,
+  into: Buffer | undefined,
+  maxBytes: number,
+  timeoutMs: number,
+  onAbort: (fn: () => void) => void,
+): Promise<Buffer> {
   return new Promise((resolveBody, rejectBody) => {
     let failed = false;
     // A body that never finishes must not hold the request (and its memory) forever.
@@ -170,9 +178,11 @@ function readBody(res: HttpResponse, declaredLength: number, maxBytes: number, t
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    // With a Content-Length, each chunk is copied once, into the body's own buffer (no copy per
-    // chunk and then a concat); without one, or past it, chunk by chunk.
-    let whole: Buffer | undefined = Number.isSafeInteger(declaredLength) && declaredLength > 0 ? Buffer.allocUnsafeSlow(declaredLength) : undefined;
+    // With a Content-Length, each chunk is copied once, into the body's own buffer (`into`, from
+    // the pool, or one of exactly that length; no copy per chunk and then a concat); without one,
+    // or past it, chunk by chunk. Once the promise settled nothing writes to the buffer.
+    const declared = Number.isSafeInteger(declaredLength) && declaredLength > 0 ? declaredLength : 0;
+    let whole: Buffer | undefined = declared === 0 ? undefined : (into ?? Buffer.allocUnsafeSlow(declared));
     res.onData((chunk, isLast) => {
       if (failed) return;
       const at = size;
@@ -181,7 +191,7 @@ function readBody(res: HttpResponse, declaredLength: number, maxBytes: number, t
         reject(tooLarge());
         return;
       }
-      if (whole !== undefined && size <= whole.length) whole.set(new Uint8Array(chunk), at);
+      if (whole !== undefined && size <= declared) whole.set(new Uint8Array(chunk), at);
       else {
         if (whole !== undefined) {
           chunks.push(whole.subarray(0, at));
@@ -197,6 +207,8 @@ function readBody(res: HttpResponse, declaredLength: number, maxBytes: number, t
 }
 
 const NO_BODY: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
+/** Free body buffers kept for reuse, at most. */
+const BODY_POOL_BYTES = 32 * 1024 * 1024;
 
 export interface Server {
   listen(host: string, port: number): Promise<number>;
@@ -222,6 +234,7 @@ export function createServer(routes: Route[], options: ServerOptions, hooks: Ser
       res.endWithoutBody();
     });
   }
+  const bodies = new BodyPool(BODY_POOL_BYTES);
   let inFlight = 0;
   let onIdle: (() => void)[] = [];
   const settle = () => {
@@ -256,6 +269,16 @@ export function createServer(routes: Route[], options: ServerOptions, hooks: Ser
         ctx.aborted = true;
         ctx.onAbort?.();
       });
+      // The body's pooled buffer goes back once the handler is done with the request and the body
+      // is settled (a handler may answer before it arrived): nothing refers to it after that.
+      let pooled: Buffer | undefined;
+      const release = () => {
+        const buf = pooled;
+        if (buf === undefined) return;
+        pooled = undefined;
+        const give = () => bodies.give(buf);
+        ctx.body.then(give, give);
+      };
       const finish = (reply: Reply) => {
         writeReply(ctx, reply);
         hooks.onReply?.(route.path, ctx.method, reply.status, startedMs);
@@ -276,7 +299,9 @@ export function createServer(routes: Route[], options: ServerOptions, hooks: Ser
         }
         if (route.maxBodyBytes !== undefined) {
           const declared = Number(req.getHeader('content-length') || '0');
-          ctx.body = readBody(res, Number.isFinite(declared) ? declared : 0, route.maxBodyBytes, options.bodyTimeoutMs, (fn) => (ctx.onAbort = fn));
+          const length = Number.isSafeInteger(declared) && declared > 0 && declared <= route.maxBodyBytes ? declared : 0;
+          pooled = length > 0 ? bodies.take(length) : undefined;
+          ctx.body = readBody(res, length > 0 ? length : Number.isFinite(declared) ? declared : 0, pooled, route.maxBodyBytes, options.bodyTimeoutMs, (fn) => (ctx.onAbort = fn));
           // A handler may fail before awaiting the body; the rejection is answered there.
           ctx.body.catch((e: unknown) => {
             const code = (e as { code?: string }).code;
@@ -294,10 +319,17 @@ export function createServer(routes: Route[], options: ServerOptions, hooks: Ser
               },
               (e: unknown) => finish(toReply(e, hooks)),
             )
-            .finally(settle);
-        } else if (out) finish(out);
+            .finally(() => {
+              release();
+              settle();
+            });
+        } else {
+          if (out) finish(out);
+          release();
+        }
       } catch (e) {
         finish(toReply(e, hooks));
+        release();
       }
     });
   }

@@ -4,7 +4,8 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { ApiError, fromWire } from '../errors.js';
-import type { Reply, ResultOf, Task, TaskOf } from './protocol.js';
+import { BatchSlab } from './batch-slab.js';
+import { encodePacked, type EventBatch, type IngestResult, type Reply, type ResultOf, type Task, type TaskOf } from './protocol.js';
 import type { ShardOptions } from './shard.js';
 import { shardOf } from './routing.js';
 
@@ -14,6 +15,11 @@ import { shardOf } from './routing.js';
  * SHARD_QUEUE_MAX bounds the work a shard holds as a whole.
  */
 const TASKS_IN_FLIGHT_PER_SHARD = 256;
+/**
+ * Each shard's slab of shared memory for batches on their way to it (shard/batch-slab.ts): room
+ * for 128 batches of 1,000 events at once. Only the pages written to are ever resident.
+ */
+const BATCH_SLAB_BYTES = 16 * 1024 * 1024;
 
 export interface ShardClientOptions {
   shards: number;
@@ -33,11 +39,15 @@ export interface ShardClientOptions {
 
 export class ShardClient {
   private readonly pools: Piscina[] = [];
+  private readonly slabs: BatchSlab[] = [];
 
   constructor(readonly options: ShardClientOptions) {
     const filename = fileURLToPath(new URL('./worker.js', import.meta.url));
     for (let index = 0; index < options.shards; index++) {
-      const workerData: ShardOptions = options.shard(index);
+      const slab = new BatchSlab(BATCH_SLAB_BYTES);
+      this.slabs.push(slab);
+      // A replacement thread gets the same workerData, so the same slab.
+      const workerData: ShardOptions = { ...options.shard(index), batchSlab: slab.buffer };
       this.pools.push(
         new Piscina({
           filename,
@@ -86,6 +96,26 @@ export class ShardClient {
     }
     if (!reply.ok) throw fromWire(reply.error);
     return reply.value;
+  }
+
+  /**
+   * Stores a batch on a shard: written into a block of the shard's slab, which is given back when
+   * the answer is in (the shard is done with it by then, whether it stored the batch or failed),
+   * or, with no block free, transferred in a buffer of its own.
+   */
+  async ingest(shard: number, batch: EventBatch): Promise<IngestResult> {
+    const slab = this.slabs[shard]!;
+    let at = -1;
+    const bytes = encodePacked(batch, (size) => {
+      at = slab.take(size);
+      return at < 0 ? Buffer.allocUnsafeSlow(size) : Buffer.from(slab.buffer, at, size);
+    });
+    if (at < 0) return this.run<'ingest'>(shard, { op: 'ingest', batch: bytes.buffer as ArrayBuffer }, [bytes.buffer as ArrayBuffer]);
+    try {
+      return await this.run<'ingestShared'>(shard, { op: 'ingestShared', at, bytes: bytes.length });
+    } finally {
+      slab.give(at, bytes.length);
+    }
   }
 
   /** The same task on every shard; answers in shard order. */

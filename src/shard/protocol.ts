@@ -133,11 +133,6 @@ export class ScannedBatch {
     return this.packed.strings[this.packed.devices[i]!]!;
   }
 
-  /** The wire bytes, in an ArrayBuffer of their own (to transfer). */
-  finish(): ArrayBuffer {
-    return finishPacked(this.packed);
-  }
-
   /**
    * The batch cut into one part per shard (undefined for a shard it has no event for), column by
    * column, without expanding it to strings and building it again: `shardOfDevice` is asked once
@@ -271,7 +266,11 @@ const COLUMNS_AT = 24;
 
 const columnBytes = (n: number, m: number, t: number): number => 8 * (n + m) + 4 * (3 * n + m + t);
 
-export function encodePacked(p: EventBatch): Uint8Array {
+/**
+ * The wire bytes of a batch, in a buffer from `alloc` (called once, with their exact length; by
+ * default one of its own, never a slice of a shared pool, so it can be transferred).
+ */
+export function encodePacked(p: EventBatch, alloc: (bytes: number) => Buffer = Buffer.allocUnsafeSlow): Buffer {
   const n = p.ts.length;
   const m = p.metricValues.length;
   const t = p.tags.length;
@@ -281,9 +280,8 @@ export function encodePacked(p: EventBatch): Uint8Array {
     throw new RangeError('encodePacked: the columns of a batch disagree on its length');
   }
   const names = pack(p.strings);
-  // A buffer of exactly these bytes (never a slice of a shared pool), so it can be transferred;
-  // every byte is written below, the zero ones included.
-  const out = Buffer.allocUnsafeSlow(COLUMNS_AT + columnBytes(n, m, t) + 4 * n + chars.byteLength + names.length);
+  // Every byte is written below, the zero ones included.
+  const out = alloc(COLUMNS_AT + columnBytes(n, m, t) + 4 * n + chars.byteLength + names.length);
   out[0] = WIRE_MARK;
   out[1] = WIRE_VERSION;
   out[2] = chars.BYTES_PER_ELEMENT;
@@ -551,6 +549,7 @@ export interface IngestResult {
 
 export interface ResultOf {
   ingest: IngestResult;
+  ingestShared: IngestResult;
   recent: string;
   aggregate: Buckets;
   search: SearchHits;

@@ -32,6 +32,8 @@ export interface ShardOptions {
   maxDevices?: number;
   /** Absent: memory only (unit tests). */
   storage?: ShardStorageOptions;
+  /** Shared with the front, which writes batches into it for `ingestShared` tasks (shard/batch-slab.ts). */
+  batchSlab?: SharedArrayBuffer;
   /** Shared with the front: changes[index] counts this shard's state changes (the query cache's freshness). */
   changes?: Int32Array;
   logLevel?: string;
@@ -284,6 +286,11 @@ export class Shard {
     switch (task.op) {
       case 'ingest':
         return this.ingest(task.batch);
+      case 'ingestShared': {
+        const slab = this.options.batchSlab;
+        if (slab === undefined) throw new Error('ingestShared: this shard was given no batch slab');
+        return this.ingest(new Uint8Array(slab, task.at, task.bytes));
+      }
       case 'recent':
         return engine.recentJson(task.deviceId, task.fromMs, task.toMs, task.limit);
       case 'aggregate':
@@ -314,7 +321,8 @@ export class Shard {
     }
   }
 
-  private ingest(packed: ArrayBuffer): Outcome<IngestResult> {
+  /** `packed`: a transferred batch, or a view of the slab's block, which nothing may keep past the answer. */
+  private ingest(packed: ArrayBuffer | Uint8Array): Outcome<IngestResult> {
     this.writable();
     const batch = unpackBatch(packed);
     this.checkDeviceRoom(batch);
@@ -328,7 +336,7 @@ export class Shard {
     // All duplicates: nothing to write, but the originals may still be on their way to the disk.
     if (stored === 0) return this.store.barrier().then(() => result);
     const record =
-      stored === statuses.length ? packedEventsRecord(new Uint8Array(packed)) : encodeEvents(batch, (i) => statuses[i] !== DUPLICATE);
+      stored === statuses.length ? packedEventsRecord(packed instanceof Uint8Array ? packed : new Uint8Array(packed)) : encodeEvents(batch, (i) => statuses[i] !== DUPLICATE);
     return this.durable(record, result);
   }
 

@@ -18,6 +18,8 @@ const searchTask = { tags: z.array(z.string()), fromMs: time, toMs: time, limit:
 
 export const TaskSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('ingest'), batch: z.instanceof(ArrayBuffer) }),
+  // A batch the front wrote into the shard's slab (shard/batch-slab.ts): its offset and length.
+  z.object({ op: z.literal('ingestShared'), at: z.number().int().nonnegative(), bytes: z.number().int().positive() }),
   z.object({ op: z.literal('recent'), deviceId: z.string(), fromMs: time, toMs: time, limit: z.number().int() }),
   z.object({ op: z.literal('aggregate'), ...aggregateTask }),
   z.object({ op: z.literal('search'), ...searchTask }),

@@ -227,4 +227,35 @@ describe('batch ingest', () => {
     expect((await postRaw(base, '/v1/events/batch', over.map((e) => JSON.stringify(e)).join('\n'), 'application/x-ndjson')).status).toBe(422);
     expect(await eventsOf('over-dev')).toEqual([]);
   });
+
+  it('large bodies, one after another and at once, each store exactly their own events (body buffers and batch blocks are reused)', async () => {
+    // Tags of ~250 characters make bodies of tens of KB: pooled body buffers, and batches written
+    // into the shards' shared blocks. Each body's tags say which body and event they are, so
+    // bytes left over from an earlier, longer body would show.
+    const body = (name: string, events: number, tagsEach: number) =>
+      Array.from({ length: events }, (_, i) => ({
+        ...ev(`${name}-${i}`, `${name}-dev-${i % 2}`, i),
+        tags: Array.from({ length: tagsEach }, (_, k) => `${name}:${i}:${k}:`.padEnd(250, String.fromCharCode(97 + ((i + k) % 26)))),
+      }));
+    const check = async (batch: ReturnType<typeof body>) => {
+      const res = await postJson(base, '/v1/events/batch', batch);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual(batch.map((e) => ({ event_id: e.event_id, status: 'stored' })));
+    };
+    const stored = async (batch: ReturnType<typeof body>) => {
+      const got = [...(await eventsOf(batch[0]!.device_id)), ...(await eventsOf(batch[1]!.device_id))];
+      const byId = new Map(got.map((e) => [e.event_id, e]));
+      expect(got).toHaveLength(batch.length);
+      for (const e of batch) expect([...byId.get(e.event_id).tags].sort()).toEqual([...e.tags].sort());
+    };
+    const long = body('long', MAX_BATCH_EVENTS, 20); // ~40 KB
+    const short = body('short', MAX_BATCH_EVENTS, 16); // ~33 KB: the same size class
+    await check(long);
+    await check(short);
+    await stored(long);
+    await stored(short);
+    const many = Array.from({ length: 6 }, (_, k) => body(`many${k}`, MAX_BATCH_EVENTS - (k % 3), 8 + 3 * k));
+    await Promise.all(many.map(check));
+    for (const b of many) await stored(b);
+  });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { IngestCoalescer } from '../../../src/http/coalescer.js';
 import { ApiError } from '../../../src/errors.js';
 import type { ShardClient } from '../../../src/shard/client.js';
-import { unpackBatch } from '../../../src/shard/protocol.js';
+import type { EventBatch } from '../../../src/shard/protocol.js';
 import { idStrings } from '../../../src/codec/id-column.js';
 
 const ev = (device: string, id: string) => ({ event_id: id, device_id: device, timeStamp: 1_736_935_200_000, metrics: { t: 1 }, tags: [] });
@@ -13,8 +13,8 @@ function fakeShards(fail?: (ids: string[]) => unknown) {
   const calls: { shard: number; ids: string[] }[] = [];
   const client = {
     shardOf: (d: string) => d.charCodeAt(0) % 2,
-    async run(shard: number, task: { batch: ArrayBuffer }) {
-      const ids = idStrings(unpackBatch(task.batch).ids);
+    async ingest(shard: number, batch: EventBatch) {
+      const ids = idStrings(batch.ids);
       calls.push({ shard, ids });
       const err = fail?.(ids);
       if (err) throw err;

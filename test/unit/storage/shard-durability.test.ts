@@ -1,6 +1,6 @@
 // A Shard with its store over the in-memory disk (page cache vs disk): what an answer promises.
 import { describe, expect, it } from 'vitest';
-import { BatchBuilder, type Reply } from '../../../src/shard/protocol.js';
+import { BatchBuilder, encodePacked, type Reply } from '../../../src/shard/protocol.js';
 import { Shard, type ShardOptions } from '../../../src/shard/shard.js';
 import { FakeDisk } from '../../property/durability-fake-io.js';
 import { pack } from '../../../src/codec/msgpack.js';
@@ -47,6 +47,31 @@ describe('Shard durability', () => {
     disk.crash();
     disk.reboot('none');
     expect(ids(boot(disk))).toEqual(['e1', 'e2']);
+  });
+
+  it('a batch handed over in the shared slab is stored and logged, and nothing keeps the block once answered', async () => {
+    const disk = new FakeDisk(5);
+    const slab = new SharedArrayBuffer(1 << 16);
+    const s = new Shard({ ...options, batchSlab: slab }, disk.boot());
+    s.open();
+    const b = new BatchBuilder();
+    ['e1', 'e2', 'e3'].forEach((id, i) => b.add(i, 'd1', id, T0 + i, { cpu: i }, [`tag-${id}`]));
+    const at = 4096;
+    const bytes = encodePacked(b.build(), (size) => Buffer.from(slab, at, size));
+    const reply = (await s.handle({ op: 'ingestShared', at, bytes: bytes.length })) as IngestReply;
+    expect(reply.ok).toBe(true);
+    // The front reuses the block for the next batch: what the shard stored must not change.
+    new Uint8Array(slab).fill(0xff);
+    const search = () => s.handle({ op: 'searchJson', tags: ['tag-e2'], fromMs: -Infinity, toMs: Infinity, limit: 10 }) as Reply<string>;
+    const before = search();
+    expect(ids(s)).toEqual(['e1', 'e2', 'e3']);
+    expect(before.ok && JSON.parse(before.value)).toEqual([{ event_id: 'e2', device_id: 'd1', timeStamp: new Date(T0 + 1).toISOString(), metrics: { cpu: 1 }, tags: ['tag-e2'] }]);
+    // And the log holds the batch as it was sent.
+    disk.crash();
+    disk.reboot('none');
+    const again = boot(disk);
+    expect(ids(again)).toEqual(['e1', 'e2', 'e3']);
+    expect(again.handle({ op: 'searchJson', tags: ['tag-e2'], fromMs: -Infinity, toMs: Infinity, limit: 10 })).toEqual(before);
   });
 
   it('a rule answered ok survives an OS crash, and so does its removal', async () => {
