@@ -4,7 +4,7 @@
 // median of interleaved runs and by CPU per event, which the machine's noise moves less.
 //
 //   node bench/ab-ingest.mjs <rounds> <buildDir> <buildDir> ...
-//   env: WRK_SECONDS (8), FORMAT (json | msgpack)
+//   env: WRK_SECONDS (8), FORMAT (json | msgpack), CONNECTIONS (4)
 //   A build may carry environment settings of its own: `dir?KEY=VALUE&KEY=VALUE` (the same
 //   directory twice with different settings compares the settings).
 //
@@ -22,6 +22,7 @@ if (!rounds || builds.length === 0) {
 }
 const seconds = Number(process.env.WRK_SECONDS ?? 8);
 const format = process.env.FORMAT ?? 'json';
+const connections = Number(process.env.CONNECTIONS ?? 4);
 const work = tempDir('bench-ab-');
 const bodies = writeBodies(work, { batch: 1000, format, events: seconds * 1_200_000 });
 
@@ -58,7 +59,7 @@ try {
       const env = { DATA_DIR: dataDir, FSYNC: 'always', ...Object.fromEntries(new URLSearchParams(settings)) };
       const s = await startServer(env, join(dir, 'dist/main.js'));
       const before = threadCpu(s.proc.pid);
-      const w = runWrk(s.port, bodies, { seconds, connections: 4 });
+      const w = runWrk(s.port, bodies, { seconds, connections });
       const after = threadCpu(s.proc.pid);
       const n = await storedCount(s.port);
       await s.stop();
