@@ -15,6 +15,8 @@ export class BodyPool {
   /** Free buffers by size class (log2 of their size). */
   private readonly free: Buffer[][] = [];
   private keptBytes = 0;
+  /** Buffers taken and not yet given back: one given twice would be two requests' body at once. */
+  private readonly out = new WeakSet<Buffer>();
 
   constructor(
     /** Bytes of free buffers kept at most; what would exceed it is left to the collector. */
@@ -30,17 +32,18 @@ export class BodyPool {
   take(size: number): Buffer | undefined {
     if (size < MIN_POOLED_BYTES || size > MAX_POOLED_BYTES) return undefined;
     const cls = 32 - Math.clz32(size - 1);
-    const buf = this.free[cls]?.pop();
-    if (buf === undefined) return Buffer.allocUnsafeSlow(2 ** cls);
-    this.keptBytes -= buf.length;
+    let buf = this.free[cls]?.pop();
+    if (buf === undefined) buf = Buffer.allocUnsafeSlow(2 ** cls);
+    else this.keptBytes -= buf.length;
+    this.out.add(buf);
     return buf;
   }
 
   /** Returns a buffer from take(); nothing may use it any more. */
   give(buf: Buffer): void {
+    if (!this.out.delete(buf)) throw new RangeError(`BodyPool.give: this buffer of ${buf.length} bytes is not out of this pool (given twice, or never taken)`);
     if (this.keptBytes + buf.length > this.maxKeptBytes) return;
     const cls = 31 - Math.clz32(buf.length);
-    if (2 ** cls !== buf.length || buf.length < MIN_POOLED_BYTES || buf.length > MAX_POOLED_BYTES) throw new RangeError(`BodyPool.give: a buffer of ${buf.length} bytes was not taken from a pool`);
     (this.free[cls] ??= []).push(buf);
     this.keptBytes += buf.length;
   }

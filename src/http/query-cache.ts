@@ -70,7 +70,7 @@ export class QueryCache {
       return hit.body;
     }
     this.misses++;
-    const body = Buffer.from(await compute());
+    const body = ownBytes(await compute());
     this.store(key, scope, stamp, body);
     return body;
   }
@@ -91,4 +91,14 @@ export class QueryCache {
       this.bytes -= e.body.length + k.length;
     }
   }
+}
+
+/**
+ * A string's UTF-8 bytes in memory of their own. Buffer.from puts a small string in a slice of
+ * Node's shared 8 KiB pool, which a kept answer would hold whole, uncounted.
+ */
+function ownBytes(s: string): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(s));
+  bytes.write(s);
+  return bytes;
 }

@@ -3,9 +3,12 @@
 // answers every 64 MiB of that with a full mark-compact, however small the heap: at 500,000
 // events/s both threads collected their whole heaps several times a second for it. Instead each
 // shard has one SharedArrayBuffer, handed to its thread once at start; the front writes a batch into
-// a free block of it and sends only where the block is. The shard reads the batch in place, writes
-// it to its log (synchronously, before it can answer) and keeps nothing of it: the engine copies
-// every value into its own columns. The block is free again once the answer is back.
+// a free block of it and sends only where the block is. The shard reads the batch in place and
+// queues it for its log as it is (checksummed then, written with the group commit's next write);
+// it answers only once that write is done, and keeps nothing of it: the engine copies every value
+// into its own columns. So the block is free again once the answer is back, and not before: a
+// block reused while its record waits to be written would put other bytes under its checksum, and
+// replay stops at a corrupt record.
 //
 // Blocks are powers of two from MIN_BLOCK_BYTES, carved from the slab's start as needed and kept
 // by size once given back; when no block is out the slab starts over, so a change in batch sizes
@@ -19,8 +22,8 @@ export class BatchSlab {
   private free: number[][] = [];
   /** The end of the part of the slab cut into blocks. */
   private carved = 0;
-  /** Blocks taken and not yet given back. */
-  private out = 0;
+  /** Offsets of the blocks taken and not yet given back. */
+  private readonly out = new Set<number>();
 
   constructor(bytes: number) {
     this.buffer = new SharedArrayBuffer(bytes);
@@ -28,7 +31,7 @@ export class BatchSlab {
 
   /** Blocks taken and not yet given back. */
   get taken(): number {
-    return this.out;
+    return this.out.size;
   }
 
   /** The offset of a free block of at least `bytes` (a multiple of its size), or -1 when none fits. */
@@ -43,15 +46,17 @@ export class BatchSlab {
       at = start;
       this.carved = start + size;
     }
-    this.out++;
+    this.out.add(at);
     return at;
   }
 
   /** Gives back the block at `at`, taken for `bytes`; nothing may read or write it any more. */
   give(at: number, bytes: number): void {
     const cls = Math.max(MIN_BLOCK_SHIFT, 32 - Math.clz32(Math.max(bytes, 1) - 1));
-    if (this.out === 0 || at % 2 ** cls !== 0 || at + 2 ** cls > this.carved) throw new RangeError(`BatchSlab.give: no block of ${bytes} bytes was taken at ${at}`);
-    if (--this.out === 0) {
+    // A block given twice would be handed to two batches at once (or the slab reset under one).
+    if (!this.out.has(at) || at % 2 ** cls !== 0 || at + 2 ** cls > this.carved) throw new RangeError(`BatchSlab.give: no block of ${bytes} bytes was taken at ${at}`);
+    this.out.delete(at);
+    if (this.out.size === 0) {
       this.free = [];
       this.carved = 0;
       return;

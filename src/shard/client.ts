@@ -40,6 +40,11 @@ export interface ShardClientOptions {
 export class ShardClient {
   private readonly pools: Piscina[] = [];
   private readonly slabs: BatchSlab[] = [];
+  /**
+   * Set once close() began: the pools' end rejects the tasks in flight before their threads stop,
+   * so a block whose task was rejected then may still be read, and is never handed out again.
+   */
+  private closing = false;
 
   constructor(readonly options: ShardClientOptions) {
     const filename = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -85,7 +90,8 @@ export class ShardClient {
     const started = performance.now();
     try {
       reply = (await this.pools[shard]!.run(task, transferList ? { transferList } : {})) as Reply<ResultOf[K]>;
-      this.options.onTask?.(task.op, (performance.now() - started) / 1000);
+      // A batch is an ingest task however it travelled (in the slab or in a buffer of its own).
+      this.options.onTask?.(task.op === 'ingestShared' ? 'ingest' : task.op, (performance.now() - started) / 1000);
     } catch (e) {
       // piscina's errors carry no code: its full queue is known by its message.
       if ((e as Error).message === 'Task queue is at limit') {
@@ -107,14 +113,14 @@ export class ShardClient {
     const slab = this.slabs[shard]!;
     let at = -1;
     const bytes = encodePacked(batch, (size) => {
-      at = slab.take(size);
+      at = this.closing ? -1 : slab.take(size);
       return at < 0 ? Buffer.allocUnsafeSlow(size) : Buffer.from(slab.buffer, at, size);
     });
     if (at < 0) return this.run<'ingest'>(shard, { op: 'ingest', batch: bytes.buffer as ArrayBuffer }, [bytes.buffer as ArrayBuffer]);
     try {
       return await this.run<'ingestShared'>(shard, { op: 'ingestShared', at, bytes: bytes.length });
     } finally {
-      slab.give(at, bytes.length);
+      if (!this.closing) slab.give(at, bytes.length);
     }
   }
 
@@ -129,6 +135,7 @@ export class ShardClient {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.pools.map((p) => p.destroy()));
   }
 }

@@ -286,7 +286,11 @@ export class ShardStore {
     return report;
   }
 
-  /** Queues one record; resolves once it is as durable as FSYNC says. */
+  /**
+   * Queues one record; resolves once it is as durable as FSYNC says, and never before its bytes
+   * were written: its parts are checksummed now and written as they are then, so they must not
+   * change until the promise settles (the front's batch slab reuses a block once it has).
+   */
   append(record: Uint8Array | readonly Uint8Array[]): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
     const parts = record instanceof Uint8Array ? [record] : record;

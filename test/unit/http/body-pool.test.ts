@@ -28,8 +28,24 @@ describe('BodyPool', () => {
     expect(pool.kept).toBe(64 * 1024); // the second would have made 128 KiB
   });
 
-  it('refuses a buffer that is not one of its sizes', () => {
+  it('refuses a buffer it did not hand out, even one of its sizes', () => {
     const pool = new BodyPool(1 << 24);
     expect(() => pool.give(Buffer.alloc(50_000))).toThrow(RangeError);
+    expect(() => pool.give(Buffer.alloc(64 * 1024))).toThrow(RangeError);
+  });
+
+  it('refuses a buffer given back twice, whether or not it has room to keep it', () => {
+    const roomy = new BodyPool(1 << 24);
+    const a = roomy.take(20_000)!;
+    roomy.give(a);
+    expect(() => roomy.give(a)).toThrow(RangeError);
+    // Taken again, it is out once more, and given back once more.
+    expect(roomy.take(20_000)).toBe(a);
+    roomy.give(a);
+    const full = new BodyPool(0);
+    const b = full.take(20_000)!;
+    full.give(b);
+    expect(full.kept).toBe(0);
+    expect(() => full.give(b)).toThrow(RangeError);
   });
 });

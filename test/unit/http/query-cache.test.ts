@@ -96,6 +96,8 @@ describe('QueryCache', () => {
     expect(JSON.parse(String(await cache.answer('k', 0, async () => answer)))).toEqual(['räum:ü']);
     expect(cache.get('k')).toEqual(Buffer.from(answer, 'utf8'));
     expect(cache.get('k')!.length).toBe(12);
+    // In memory of its own: not a slice of a pool that the entry would keep whole, uncounted.
+    expect(cache.get('k')!.buffer.byteLength).toBe(12);
     // 12 bytes + a 10-character key is more than a quarter of 84 bytes (10 characters would fit): not kept.
     await cache.answer('0123456789', 0, async () => answer);
     expect(cache.get('0123456789')).toBeUndefined();

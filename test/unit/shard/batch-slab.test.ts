@@ -57,4 +57,16 @@ describe('BatchSlab', () => {
     expect(() => slab.give(a + 1024, 3000)).toThrow(RangeError);
     expect(() => slab.give(a + 4096, 3000)).toThrow(RangeError);
   });
+
+  it('refuses a block given back twice, while other blocks are out too', () => {
+    const slab = new BatchSlab(1 << 20);
+    const a = slab.take(3000);
+    const b = slab.take(3000);
+    slab.give(a, 3000);
+    // Accepted, this would count b's block as back and start the slab over under it.
+    expect(() => slab.give(a, 3000)).toThrow(RangeError);
+    expect(slab.taken).toBe(1);
+    expect(slab.take(3000)).toBe(a);
+    expect(slab.take(3000)).not.toBe(b);
+  });
 });
