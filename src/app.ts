@@ -184,9 +184,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       await Promise.race([server.idle(), new Promise((r) => setTimeout(r, DRAIN_MS_MAX).unref())]);
       try {
         // Every shard closes (flushes its log, writes its snapshot) before the threads end, even
-        // when another shard's close failed.
-        const closed = await Promise.allSettled(Array.from({ length: shards.count }, (_, i) => shards.run<'close'>(i, { op: 'close' })));
-        for (const c of closed) if (c.status === 'rejected') throw c.reason;
+        // when another shard's close failed: all() waits for every answer.
+        await shards.all<'close'>({ op: 'close' });
       } finally {
         stream.close();
         webhooks.close();

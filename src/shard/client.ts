@@ -124,9 +124,17 @@ export class ShardClient {
     }
   }
 
-  /** The same task on every shard; answers in shard order. */
-  all<K extends Task['op']>(task: TaskOf<K>): Promise<ResultOf[K][]> {
-    return Promise.all(this.pools.map((_, i) => this.run<K>(i, task)));
+  /**
+   * The same task on every shard; answers in shard order. A failure is thrown only once every shard
+   * has answered, so a caller that goes on (a shutdown ending the threads, say) never cuts off a
+   * shard still at work on the task.
+   */
+  async all<K extends Task['op']>(task: TaskOf<K>): Promise<ResultOf[K][]> {
+    const outcomes = await Promise.allSettled(this.pools.map((_, i) => this.run<K>(i, task)));
+    return outcomes.map((o) => {
+      if (o.status === 'rejected') throw o.reason;
+      return o.value;
+    });
   }
 
   /** Tasks waiting in the front for each shard's thread. */
